@@ -1,0 +1,28 @@
+//! `cargo xtask test`: the README's test command and what `.ci/run` calls. It installs what is
+//! missing, checks formatting and lints, runs the unit, CLI and host tests, then the VM suite.
+use anyhow::Result;
+use clap::Args;
+
+use crate::{run_cmd, setup, vm};
+
+#[derive(Args)]
+pub struct TestArgs {
+    /// Skip the VM suite (real VRFs); everything else still runs.
+    #[arg(long)]
+    pub no_vm: bool,
+    /// Kernel for the VM suite.
+    #[arg(long, value_enum, default_value = "6.1")]
+    pub kernel: vm::KernelChoice,
+}
+
+pub fn run(args: &TestArgs) -> Result<()> {
+    setup::run(&setup::SetupArgs { no_vm: args.no_vm })?;
+    run_cmd("cargo", &["fmt", "--all", "--check"])?;
+    run_cmd("cargo", &["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"])?;
+    run_cmd("cargo", &["build", "--workspace"])?;
+    run_cmd("cargo", &["test", "--workspace"])?;
+    if !args.no_vm {
+        vm::suite(args.kernel)?;
+    }
+    Ok(())
+}
