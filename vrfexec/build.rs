@@ -3,7 +3,6 @@
 //! `include_bytes_aligned!` embeds it. A plain `cargo build` therefore gives a complete binary.
 use anyhow::{anyhow, Context as _};
 
-
 fn main() -> anyhow::Result<()> {
     let cargo_metadata::Metadata { packages, .. } = cargo_metadata::MetadataCommand::new()
         .no_deps()
@@ -25,5 +24,7 @@ fn main() -> anyhow::Result<()> {
         }],
         aya_build::Toolchain::default(),
     )
-    .context("building vrfexec-ebpf failed; run `cargo xtask setup` to install bpf-linker and rust-src")
+    .context(
+        "building vrfexec-ebpf failed; run `cargo xtask setup` to install bpf-linker and rust-src",
+    )
 }

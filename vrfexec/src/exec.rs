@@ -1,0 +1,233 @@
+//! Replacing vrfexec with the command, leaving everything of the caller's as it was.
+//!
+//! The command is looked up on PATH (as execvp(3) does) *before* vrfexec creates a cgroup or
+//! loads a program, so a missing command (127) or one that cannot run (126) leaves nothing
+//! behind. argv, environment, cwd, stdin/stdout/stderr and the fds the caller passed (systemd
+//! socket activation, `3>file`) reach the command unchanged; any fd vrfexec itself opened is
+//! closed by exec. Rust's runtime ignores SIGPIPE at start-up; the caller's disposition is
+//! recorded before that and restored, so `vrfexec red yes | head` ends as it would without it.
+use std::{
+    collections::BTreeSet,
+    env,
+    ffi::{CString, OsStr, OsString},
+    io,
+    os::{
+        fd::{AsRawFd as _, RawFd},
+        unix::{ffi::OsStrExt as _, fs::PermissionsExt as _},
+    },
+    path::{Path, PathBuf},
+    sync::atomic::{AtomicBool, Ordering},
+};
+
+use nix::{
+    dir::Dir,
+    fcntl::{fcntl, FcntlArg, FdFlag, OFlag},
+    sys::stat::Mode,
+};
+
+use crate::error::{Error, Result};
+
+/// PATH when none is set, as glibc's execvp uses (confstr _CS_PATH).
+const DEFAULT_PATH: &str = "/bin:/usr/bin";
+
+/// Whether SIGPIPE was ignored when the process started (before Rust's runtime ignored it).
+static SIGPIPE_WAS_IGNORED: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn record_sigpipe() {
+    // SAFETY: sigaction with a NULL new action only reads the current disposition into `old`,
+    // a zeroed, properly sized struct owned by this frame.
+    unsafe {
+        let mut old: libc::sigaction = std::mem::zeroed();
+        if libc::sigaction(libc::SIGPIPE, std::ptr::null(), &mut old) == 0 {
+            SIGPIPE_WAS_IGNORED.store(old.sa_sigaction == libc::SIG_IGN, Ordering::Relaxed);
+        }
+    }
+}
+
+// Runs from .init_array, before Rust's runtime sets SIGPIPE to ignored in main's prologue.
+#[used]
+#[link_section = ".init_array"]
+static RECORD_SIGPIPE: extern "C" fn() = record_sigpipe;
+
+/// The fds open when vrfexec started: the caller's, to be passed on.
+pub struct InheritedFds(BTreeSet<RawFd>);
+
+impl InheritedFds {
+    pub fn snapshot() -> Self {
+        Self(open_fds().unwrap_or_default())
+    }
+}
+
+fn open_fds() -> Option<BTreeSet<RawFd>> {
+    let mut dir = Dir::open(
+        "/proc/self/fd",
+        OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .ok()?;
+    let own = dir.as_raw_fd();
+    let fds = dir
+        .iter()
+        .filter_map(|entry| entry.ok())
+        .filter_map(|entry| entry.file_name().to_str().ok()?.parse::<RawFd>().ok())
+        .filter(|fd| *fd != own)
+        .collect();
+    Some(fds)
+}
+
+/// Finds `command` like execvp(3): a name with '/' is used as it is, others are searched on
+/// PATH. Not found is 127; found but not executable (and nothing better later on PATH) is 126.
+pub fn resolve(command: &OsStr) -> Result<PathBuf> {
+    if command.is_empty() {
+        return Err(Error::CommandNotFound(command.to_owned()));
+    }
+    if command.as_bytes().contains(&b'/') {
+        let path = PathBuf::from(command);
+        return match check_executable(&path) {
+            Ok(()) => Ok(path),
+            Err(source) => {
+                let not_found = source.kind() == io::ErrorKind::NotFound;
+                Err(Error::CannotRun {
+                    path,
+                    source,
+                    not_found,
+                })
+            }
+        };
+    }
+    let search = env::var_os("PATH").unwrap_or_else(|| OsString::from(DEFAULT_PATH));
+    let mut denied = None;
+    for dir in env::split_paths(&search) {
+        // An empty PATH entry means the current directory.
+        let dir = if dir.as_os_str().is_empty() {
+            PathBuf::from(".")
+        } else {
+            dir
+        };
+        let candidate = dir.join(command);
+        match check_executable(&candidate) {
+            Ok(()) => return Ok(candidate),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) if e.raw_os_error() == Some(libc::ENOTDIR) => {}
+            Err(e) => {
+                denied.get_or_insert((candidate, e));
+            }
+        }
+    }
+    match denied {
+        Some((path, source)) => Err(Error::CannotRun {
+            path,
+            source,
+            not_found: false,
+        }),
+        None => Err(Error::CommandNotFound(command.to_owned())),
+    }
+}
+
+fn check_executable(path: &Path) -> io::Result<()> {
+    let meta = path.metadata()?;
+    if meta.is_dir() {
+        return Err(io::Error::from_raw_os_error(libc::EISDIR));
+    }
+    if meta.permissions().mode() & 0o111 == 0 {
+        return Err(io::Error::from_raw_os_error(libc::EACCES));
+    }
+    nix::unistd::access(path, nix::unistd::AccessFlags::X_OK).map_err(io::Error::from)
+}
+
+/// Replaces the process with `path`, argv `argv` (argv[0] as the user typed it). Only returns
+/// on failure.
+pub fn exec(path: &Path, argv: &[OsString], inherited: &InheritedFds) -> Error {
+    close_own_fds(inherited);
+    if !SIGPIPE_WAS_IGNORED.load(Ordering::Relaxed) {
+        // SAFETY: restoring the default disposition installs no handler code; vrfexec is
+        // single-threaded and about to exec.
+        let _ = unsafe {
+            nix::sys::signal::signal(
+                nix::sys::signal::Signal::SIGPIPE,
+                nix::sys::signal::SigHandler::SigDfl,
+            )
+        };
+    }
+    let to_c = |s: &OsStr| CString::new(s.as_bytes());
+    let (Ok(c_path), Ok(c_argv)) = (
+        to_c(path.as_os_str()),
+        argv.iter().map(|a| to_c(a)).collect::<Result<Vec<_>, _>>(),
+    ) else {
+        return Error::CannotRun {
+            path: path.to_owned(),
+            source: io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "an argument contains a NUL byte",
+            ),
+            not_found: false,
+        };
+    };
+    let errno = match nix::unistd::execv(&c_path, &c_argv) {
+        Err(errno) => errno,
+        Ok(never) => match never {},
+    };
+    if errno == nix::errno::Errno::ENOEXEC {
+        // execvp(3): a file without a #! line is run by the shell.
+        let mut shell_argv = vec![c"/bin/sh".to_owned(), c_path.clone()];
+        shell_argv.extend(c_argv.iter().skip(1).cloned());
+        let _ = nix::unistd::execv(c"/bin/sh", &shell_argv);
+    }
+    Error::CannotRun {
+        path: path.to_owned(),
+        source: io::Error::from(errno),
+        not_found: errno == nix::errno::Errno::ENOENT,
+    }
+}
+
+/// Marks close-on-exec every fd that was not open when vrfexec started.
+fn close_own_fds(inherited: &InheritedFds) {
+    let Some(open) = open_fds() else { return };
+    for fd in open.difference(&inherited.0) {
+        if let Ok(flags) = fcntl(*fd, FcntlArg::F_GETFD) {
+            let flags = FdFlag::from_bits_truncate(flags) | FdFlag::FD_CLOEXEC;
+            let _ = fcntl(*fd, FcntlArg::F_SETFD(flags));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resolves_on_path_and_reports_missing_commands() {
+        let sh = resolve(OsStr::new("sh")).expect("sh is on PATH");
+        assert!(sh.ends_with("sh"));
+        let err = resolve(OsStr::new("vrfexec-no-such-command")).expect_err("missing");
+        assert_eq!(err.exit_code(), 127);
+        assert_eq!(
+            err.to_string(),
+            "vrfexec-no-such-command: command not found"
+        );
+    }
+
+    #[test]
+    fn paths_with_slash_are_checked_as_given() {
+        assert!(resolve(OsStr::new("/bin/sh")).is_ok());
+        assert_eq!(
+            resolve(OsStr::new("/nonexistent/x"))
+                .expect_err("missing")
+                .exit_code(),
+            127
+        );
+        // A directory and a non-executable file exist but cannot run: 126.
+        assert_eq!(resolve(OsStr::new("/")).expect_err("dir").exit_code(), 126);
+        let file = env::temp_dir().join(format!("vrfexec-noexec-{}", std::process::id()));
+        std::fs::write(&file, "#!/bin/sh\n").expect("write");
+        let err = resolve(file.as_os_str()).expect_err("not executable");
+        std::fs::remove_file(&file).expect("cleanup");
+        assert_eq!(err.exit_code(), 126);
+    }
+
+    #[test]
+    fn snapshot_sees_stdio() {
+        let fds = InheritedFds::snapshot();
+        assert!(fds.0.contains(&0) || fds.0.contains(&1) || fds.0.contains(&2));
+    }
+}
