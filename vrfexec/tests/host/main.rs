@@ -1,0 +1,491 @@
+//! Privileged host tests of vrfexec on this machine's kernel, without the VRF driver: `--dev`
+//! exercises the same path (cgroup, program, exec) with a veth. Each scenario builds its own
+//! network namespaces and cgroup (lab.rs) and removes them, even when it fails.
+//!
+//! Output: one line per scenario (PASS/FAIL/SKIP) and `host: N passed, N failed, N skipped`.
+//! Not root, or no cgroup2/netns support: every scenario is printed as SKIP with the reason.
+mod lab;
+mod probe;
+
+use std::{
+    fs,
+    os::fd::AsRawFd as _,
+    path::Path,
+    process::Output,
+    time::{Duration, Instant},
+};
+
+use lab::Lab;
+
+const VRFEXEC: &str = env!("CARGO_BIN_EXE_vrfexec");
+
+type Scenario = (&'static str, fn(&Lab) -> Result<(), String>);
+
+const SCENARIOS: &[Scenario] = &[
+    (
+        "sockets of every kind are bound in the command, child and grandchild",
+        sockets_bound_in_descendants,
+    ),
+    (
+        "a daemon started after a double fork is bound",
+        daemon_is_bound,
+    ),
+    (
+        "binding works with cgroup2 visible (nsenter) and hidden (ip netns exec)",
+        visible_and_private_cgroup2,
+    ),
+    (
+        "traffic leaves by the bound device when two devices route the prefix",
+        traffic_leaves_by_bound_device,
+    ),
+    ("the binding survives further execs", binding_survives_exec),
+    (
+        "exit status, argv, environment, cwd and fds pass through unchanged",
+        passes_everything_through,
+    ),
+    (
+        "innermost request wins; default unbinds",
+        nesting_innermost_wins,
+    ),
+    (
+        "repeated runs leave exactly one program, only on the vrf cgroup",
+        nothing_stacks_or_leaks,
+    ),
+    (
+        "bad input exits with the documented code and changes nothing",
+        bad_input_changes_nothing,
+    ),
+    (
+        "an unprivileged caller is told which capability is missing",
+        unprivileged_caller,
+    ),
+    (
+        "a read-only cgroupfs is reported and changes nothing",
+        read_only_cgroupfs,
+    ),
+];
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("probe") {
+        std::process::exit(probe::main(&args[1..]));
+    }
+    let filter: Vec<&String> = args.iter().filter(|a| !a.starts_with('-')).collect();
+    let skip_reason = precondition();
+    let (mut passed, mut failed, mut skipped) = (0, 0, 0);
+    for (name, scenario) in SCENARIOS {
+        if !filter.is_empty() && !filter.iter().any(|f| name.contains(f.as_str())) {
+            continue;
+        }
+        if let Some(reason) = &skip_reason {
+            println!("SKIP {name}: {reason}");
+            skipped += 1;
+            continue;
+        }
+        let result = Lab::new()
+            .map_err(|e| format!("lab setup: {e}"))
+            .and_then(|lab| scenario(&lab));
+        match result {
+            Ok(()) => {
+                println!("PASS {name}");
+                passed += 1;
+            }
+            Err(reason) => {
+                println!("FAIL {name}: {reason}");
+                failed += 1;
+            }
+        }
+    }
+    println!("host: {passed} passed, {failed} failed, {skipped} skipped");
+    std::process::exit(if failed > 0 { 1 } else { 0 });
+}
+
+fn precondition() -> Option<String> {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        return Some("needs root (network namespaces, cgroups, BPF)".into());
+    }
+    if lab::cgroup2_mount().is_none() {
+        return Some("no cgroup2 mount on this host".into());
+    }
+    for tool in ["ip", "nsenter", "socat", "setpriv", "unshare"] {
+        if lab::sh(&format!("command -v {tool}")).is_err() {
+            return Some(format!("{tool} is not installed (run `cargo xtask setup`)"));
+        }
+    }
+    None
+}
+
+fn me() -> String {
+    std::env::current_exe()
+        .map(|p| p.display().to_string())
+        .unwrap_or_default()
+}
+
+fn text(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+fn expect_ok(out: &Output) -> Result<String, String> {
+    if out.status.success() {
+        Ok(text(out))
+    } else {
+        Err(format!(
+            "exit {:?}, stderr: {}",
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        ))
+    }
+}
+
+/// Every socket kind in a probe report is bound to `dev` ("-" for unbound).
+fn all_bound(report: &str, dev: &str) -> Result<(), String> {
+    let fields: Vec<&str> = report.split_whitespace().collect();
+    if fields.len() != probe::KIND_COUNT {
+        return Err(format!("probe report incomplete: {report:?}"));
+    }
+    match fields
+        .iter()
+        .find(|f| f.split_once('=').map(|(_, d)| d) != Some(dev))
+    {
+        None => Ok(()),
+        Some(bad) => Err(format!(
+            "expected every socket on {dev}, got {bad} in {report:?}"
+        )),
+    }
+}
+
+fn sockets_bound_in_descendants(lab: &Lab) -> Result<(), String> {
+    let me = me();
+    for mode in ["self", "child", "grandchild"] {
+        let report =
+            expect_ok(&lab.run_in_a(false, &[VRFEXEC, "--dev", "v1", &me, "probe", mode]))?;
+        all_bound(&report, "v1").map_err(|e| format!("{mode}: {e}"))?;
+    }
+    // Control: without vrfexec nothing is bound, so the probe can tell the difference.
+    let report = expect_ok(&lab.run_in_a(false, &[&me, "probe", "self"]))?;
+    all_bound(&report, "-").map_err(|e| format!("control run: {e}"))
+}
+
+fn daemon_is_bound(lab: &Lab) -> Result<(), String> {
+    let file = std::env::temp_dir().join(format!("{}-daemon", lab.a));
+    let file_s = file.display().to_string();
+    let out = lab.run_in_a(
+        false,
+        &[VRFEXEC, "--dev", "v2", &me(), "probe", "daemon", &file_s],
+    );
+    expect_ok(&out)?;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let report = loop {
+        if let Ok(report) = fs::read_to_string(&file) {
+            break report;
+        }
+        if Instant::now() > deadline {
+            return Err("the daemon never wrote its report".into());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let _ = fs::remove_file(&file);
+    all_bound(report.trim(), "v2")
+}
+
+fn visible_and_private_cgroup2(lab: &Lab) -> Result<(), String> {
+    for visible in [true, false] {
+        let out = lab.run_in_a(visible, &[VRFEXEC, "--dev", "v2", &me(), "probe", "self"]);
+        all_bound(&expect_ok(&out)?, "v2").map_err(|e| format!("visible={visible}: {e}"))?;
+    }
+    // Both land in the same iproute2-style cgroup: <own>/<netns>-ns/vrf/v2.
+    let procs = lab.vrf_cgroup(Some("v2")).join("cgroup.procs");
+    if !procs.exists() {
+        return Err(format!("{} was not created", procs.display()));
+    }
+    Ok(())
+}
+
+fn traffic_leaves_by_bound_device(lab: &Lab) -> Result<(), String> {
+    for (addr, family) in [("10.77.0.2", "v4"), ("[fd77::2]", "v6")] {
+        let target = format!("TCP:{addr}:7000");
+        for (dev, expect) in [("v1", "p1"), ("v2", "p2")] {
+            let got = expect_ok(&lab.run_in_a(
+                false,
+                &[VRFEXEC, "--dev", dev, "socat", "-T3", "-", &target],
+            ))?;
+            if got != expect {
+                return Err(format!(
+                    "{family} via {dev}: answered by {got:?}, expected {expect}"
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn binding_survives_exec(lab: &Lab) -> Result<(), String> {
+    let script = format!("exec sh -c 'exec {} probe self'", me());
+    let report = expect_ok(&lab.run_in_a(false, &[VRFEXEC, "--dev", "v2", "sh", "-c", &script]))?;
+    all_bound(&report, "v2")
+}
+
+fn passes_everything_through(lab: &Lab) -> Result<(), String> {
+    let out = lab.run_in_a(false, &[VRFEXEC, "--dev", "v1", "sh", "-c", "exit 7"]);
+    if out.status.code() != Some(7) {
+        return Err(format!("exit status {:?}, expected 7", out.status.code()));
+    }
+    if !out.stderr.is_empty() {
+        return Err(format!(
+            "vrfexec was not quiet: {:?}",
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    let script = r#"printf '%s|%s|%s|%s' "$0" "$1" "$VRFEXEC_TEST_VAR" "$PWD""#;
+    let mut cmd = lab.command(&[
+        "ip", "netns", "exec", &lab.a, VRFEXEC, "--dev", "v1", "sh", "-c", script, "zero",
+        "one two",
+    ]);
+    cmd.env("VRFEXEC_TEST_VAR", "kept").current_dir("/tmp");
+    let got = expect_ok(&cmd.output().map_err(|e| e.to_string())?)?;
+    if got != "zero|one two|kept|/tmp" {
+        return Err(format!("argv/env/cwd changed: {got:?}"));
+    }
+    // fd 5 from the caller reaches the command; nothing vrfexec opened does. The baseline is
+    // the same probe without vrfexec, since the caller (cargo) may pass fds of its own.
+    let file = fs::File::open("/dev/null").map_err(|e| e.to_string())?;
+    let raw = file.as_raw_fd();
+    let me = me();
+    let fds_of = |argv: &[&str]| -> Result<String, String> {
+        let mut cmd = lab.command(argv);
+        // SAFETY: dup2 in the child between fork and exec; `raw` stays open in the parent.
+        unsafe {
+            std::os::unix::process::CommandExt::pre_exec(&mut cmd, move || {
+                if libc::dup2(raw, 5) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        expect_ok(&cmd.output().map_err(|e| e.to_string())?)
+    };
+    let baseline = fds_of(&["ip", "netns", "exec", &lab.a, &me, "probe", "fds"])?;
+    let fds = fds_of(&[
+        "ip", "netns", "exec", &lab.a, VRFEXEC, "--dev", "v1", &me, "probe", "fds",
+    ])?;
+    if !baseline.split(',').any(|fd| fd == "5") {
+        return Err(format!("baseline lacks fd 5: {baseline}"));
+    }
+    if fds != baseline {
+        return Err(format!(
+            "open fds in the command: {fds}, without vrfexec: {baseline}"
+        ));
+    }
+    Ok(())
+}
+
+fn nesting_innermost_wins(lab: &Lab) -> Result<(), String> {
+    let me = me();
+    let report = expect_ok(&lab.run_in_a(
+        false,
+        &[
+            VRFEXEC, "--dev", "v1", VRFEXEC, "--dev", "v2", &me, "probe", "self",
+        ],
+    ))?;
+    all_bound(&report, "v2").map_err(|e| format!("nested --dev: {e}"))?;
+    let report = expect_ok(&lab.run_in_a(
+        false,
+        &[
+            VRFEXEC, "--dev", "v1", VRFEXEC, "default", &me, "probe", "self",
+        ],
+    ))?;
+    all_bound(&report, "-").map_err(|e| format!("default inside --dev: {e}"))
+}
+
+/// BPF_PROG_QUERY: how many programs are attached directly to the cgroup at `dir`.
+fn attached_programs(dir: &Path) -> Result<u32, String> {
+    #[repr(C)]
+    #[derive(Default)]
+    struct QueryAttr {
+        target_fd: u32,
+        attach_type: u32,
+        query_flags: u32,
+        attach_flags: u32,
+        prog_ids: u64,
+        prog_cnt: u32,
+        pad: u32,
+        prog_attach_flags: u64,
+    }
+    let cg = fs::File::open(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let mut attr = QueryAttr {
+        target_fd: cg.as_raw_fd() as u32,
+        attach_type: 2, // BPF_CGROUP_INET_SOCK_CREATE
+        ..Default::default()
+    };
+    // SAFETY: attr is a valid BPF_PROG_QUERY prefix of union bpf_attr with a NULL id buffer,
+    // which asks the kernel only for the count.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_bpf,
+            16,
+            &mut attr as *mut QueryAttr,
+            std::mem::size_of::<QueryAttr>(),
+        )
+    };
+    if rc < 0 {
+        return Err(format!(
+            "BPF_PROG_QUERY {}: {}",
+            dir.display(),
+            std::io::Error::last_os_error()
+        ));
+    }
+    Ok(attr.prog_cnt)
+}
+
+fn nothing_stacks_or_leaks(lab: &Lab) -> Result<(), String> {
+    for _ in 0..3 {
+        expect_ok(&lab.run_in_a(false, &[VRFEXEC, "--dev", "v1", "true"]))?;
+    }
+    expect_ok(&lab.run_in_a(true, &[VRFEXEC, "--dev", "v1", "true"]))?;
+    let leaf = lab.vrf_cgroup(Some("v1"));
+    let count = attached_programs(&leaf)?;
+    if count != 1 {
+        return Err(format!(
+            "{} programs on {} after 4 runs, expected 1",
+            count,
+            leaf.display()
+        ));
+    }
+    for dir in [lab.cgroup.clone(), lab.vrf_cgroup(None)] {
+        let count = attached_programs(&dir)?;
+        if count != 0 {
+            return Err(format!(
+                "{count} programs on {}, expected none",
+                dir.display()
+            ));
+        }
+    }
+    // The command has exited: the cgroup holds no process, only the program for the next run.
+    let procs = fs::read_to_string(leaf.join("cgroup.procs")).map_err(|e| e.to_string())?;
+    if !procs.trim().is_empty() {
+        return Err(format!("processes left in {}: {procs}", leaf.display()));
+    }
+    Ok(())
+}
+
+fn expect_failure(out: &Output, code: i32, needle: &str) -> Result<(), String> {
+    let err = String::from_utf8_lossy(&out.stderr);
+    if out.status.code() != Some(code)
+        || err.lines().count() != 1
+        || !err.starts_with("vrfexec: ")
+        || !err.contains(needle)
+    {
+        return Err(format!(
+            "expected exit {code} and one line with {needle:?}; got exit {:?}, stderr {err:?}",
+            out.status.code()
+        ));
+    }
+    Ok(())
+}
+
+fn bad_input_changes_nothing(lab: &Lab) -> Result<(), String> {
+    let before = lab.cgroup_tree();
+    let not_exec_path = std::env::temp_dir().join(format!("{}-noexec", lab.a));
+    fs::write(&not_exec_path, "#!/bin/sh\n").map_err(|e| e.to_string())?;
+    let not_exec = not_exec_path.display().to_string();
+    let not_exec_msg = format!("cannot run {not_exec}: Permission denied");
+    let result = bad_inputs(lab, &before, &not_exec, &not_exec_msg);
+    let _ = fs::remove_file(&not_exec_path);
+    result
+}
+
+fn bad_inputs(
+    lab: &Lab,
+    before: &[String],
+    not_exec: &str,
+    not_exec_msg: &str,
+) -> Result<(), String> {
+    let cases: [(&[&str], i32, &str); 6] = [
+        (&["--dev", "nope0", "true"], 125, "device 'nope0' not found"),
+        (&["nope0", "true"], 125, "VRF 'nope0' not found"),
+        (
+            &["v1", "true"],
+            125,
+            "'v1' is not a VRF: it is a veth device; use --dev v1",
+        ),
+        (
+            &["--dev", "v1", "vrfexec-no-such-cmd"],
+            127,
+            "command not found",
+        ),
+        (&["--dev", "v1", not_exec], 126, not_exec_msg),
+        (&["--", "../x", "true"], 125, "invalid VRF name"),
+    ];
+    for visible in [false, true] {
+        for (args, code, needle) in &cases {
+            let mut argv = vec![VRFEXEC];
+            argv.extend_from_slice(args);
+            expect_failure(&lab.run_in_a(visible, &argv), *code, needle)
+                .map_err(|e| format!("{args:?}: {e}"))?;
+            let after = lab.cgroup_tree();
+            if after.as_slice() != before {
+                return Err(format!(
+                    "{args:?} changed the cgroup tree: {before:?} -> {after:?}"
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn unprivileged_caller(lab: &Lab) -> Result<(), String> {
+    let before = lab.cgroup_tree();
+    let out = lab.run_in_a(
+        false,
+        &[
+            "setpriv",
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            VRFEXEC,
+            "--dev",
+            "v1",
+            "true",
+        ],
+    );
+    expect_failure(&out, 125, "missing capability CAP_BPF")?;
+    if lab.cgroup_tree() != before {
+        return Err("an unprivileged run changed the cgroup tree".into());
+    }
+    Ok(())
+}
+
+fn read_only_cgroupfs(lab: &Lab) -> Result<(), String> {
+    let before = lab.cgroup_tree();
+    // A private mount namespace where only this view of cgroup2 is read-only.
+    let remount = format!(
+        "mount -o remount,bind,ro '{}' && exec \"$@\"",
+        lab.cg2.display()
+    );
+    let netns_arg = format!("--net=/run/netns/{}", lab.a);
+    let out = lab
+        .command(&[
+            "unshare",
+            "-m",
+            "--propagation",
+            "private",
+            "sh",
+            "-c",
+            &remount,
+            "sh",
+            "nsenter",
+            &netns_arg,
+            VRFEXEC,
+            "--dev",
+            "v1",
+            "true",
+        ])
+        .output()
+        .map_err(|e| e.to_string())?;
+    expect_failure(&out, 125, "Read-only file system")?;
+    if lab.cgroup_tree() != before {
+        return Err("the failed run changed the cgroup tree".into());
+    }
+    Ok(())
+}
