@@ -113,3 +113,17 @@ fn missing_and_unrunnable_commands_are_127_and_126() {
     );
     assert_error(&vrfexec(&["default", "/"]), 126, "cannot run /");
 }
+
+#[test]
+fn man_page_documents_every_option_and_exit_code() {
+    let page = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../doc/vrfexec.1")).expect("doc/vrfexec.1");
+    let help = String::from_utf8_lossy(&vrfexec(&["exec", "--help"]).stdout).into_owned();
+    for long in help.split_whitespace().filter(|w| w.starts_with("--") && w.len() > 2) {
+        let long = long.trim_end_matches(',');
+        let roff = long.replace('-', "\\-");
+        assert!(page.contains(&roff), "man page lacks {long}");
+    }
+    for code in ["125", "126", "127"] {
+        assert!(page.contains(code), "man page lacks exit code {code}");
+    }
+}
