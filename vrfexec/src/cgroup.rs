@@ -133,11 +133,11 @@ pub fn vrf_cgroup(own: &str, netns: Option<&str>, leaf: Option<&str>) -> String 
     path
 }
 
-/// The name of the named network namespace (`ip netns add NAME`) this process is in, found
-/// as iproute2 does: the entry of /run/netns with the same device and inode as
-/// /proc/self/ns/net. None when the namespace has no name.
-pub fn current_netns_name() -> Option<String> {
-    let own = fs::metadata("/proc/self/ns/net").ok()?;
+/// The name of the named network namespace (`ip netns add NAME`) a process is in, found as
+/// iproute2 does: the entry of /run/netns with the same device and inode as
+/// /proc/PID/ns/net (`pid` "self" for this process). None when the namespace has no name.
+pub fn netns_name(pid: &str) -> Option<String> {
+    let own = fs::metadata(format!("/proc/{pid}/ns/net")).ok()?;
     let entries = fs::read_dir(NETNS_RUN_DIR).ok()?;
     let mut names: Vec<String> = entries
         .filter_map(|entry| {
@@ -202,6 +202,11 @@ impl CgroupRoot {
             display: PathBuf::from("<private cgroup2 mount>"),
             _private_mount: Some(fd),
         })
+    }
+
+    /// Where the hierarchy can be read: (access path, the cgroup path found there).
+    pub fn access_root(&self) -> (&Path, &str) {
+        (&self.access, &self.root)
     }
 
     /// Maps a cgroup path to (access path, display path).
@@ -313,13 +318,18 @@ impl Placement {
         &self.display
     }
 
-    /// Moves the calling process into the cgroup: one write of its pid to cgroup.procs.
-    pub fn join(&self) -> Result<()> {
+    /// The directory's path for reading (cgroup.procs and the like).
+    pub fn access_path(&self) -> &Path {
+        &self.access
+    }
+
+    /// Moves process `pid` (all its threads) into the cgroup: one write to cgroup.procs.
+    pub fn join(&self, pid: u32) -> Result<()> {
         let procs = self.access.join(CGROUP_PROCS);
         let result = fs::OpenOptions::new()
             .append(true)
             .open(&procs)
-            .and_then(|mut file| file.write_all(std::process::id().to_string().as_bytes()));
+            .and_then(|mut file| file.write_all(pid.to_string().as_bytes()));
         result.map_err(|source| Error::Cgroup {
             what: "cannot join cgroup",
             path: self.display.join(CGROUP_PROCS),

@@ -9,7 +9,7 @@ use clap::{error::ErrorKind, Args, CommandFactory as _, Parser, Subcommand};
 
 use crate::error::{Error, Result};
 
-const USAGE: &str = "\
+pub const USAGE: &str = "\
 vrfexec [OPTIONS] <VRF> <COMMAND> [ARGS]...
        vrfexec [OPTIONS] default <COMMAND> [ARGS]...
        vrfexec [OPTIONS] --dev <IFACE> <COMMAND> [ARGS]...
@@ -26,9 +26,9 @@ and execs the command. Needs root (or CAP_BPF, CAP_NET_ADMIN; CAP_SYS_ADMIN wher
 must be mounted).";
 
 const AFTER_HELP: &str = "\
-The first word decides the form: if it is not a verb (exec, help), it is the VRF. To run in a
-VRF named like a verb, use `vrfexec exec <VRF> ...`; for one starting with '-', put `--`
-before it. The VRF `default` leaves any VRF the caller is in.
+The first word decides the form: if it is not a verb (exec, show, identify, pids, move, help),
+it is the VRF. To run in a VRF named like a verb, use `vrfexec exec <VRF> ...`; for one
+starting with '-', put `--` before it. The VRF `default` leaves any VRF the caller is in.
 
 Examples:
   vrfexec mgmt apt-get update            apt through the management VRF
@@ -37,8 +37,53 @@ Examples:
   vrfexec --dev eth1 ping -c1 192.0.2.1  bind to a plain interface instead
   vrfexec -- -odd-name wget URL          a VRF whose name starts with '-'
 
+  vrfexec show --json                    the VRFs, for scripts
+  vrfexec pids mgmt                      what runs in VRF mgmt
+
 Exit status: the command's own; 125 if vrfexec failed (bad usage too), 126 if the command
-was found but cannot run, 127 if it was not found. vrfexec prints nothing on success.";
+was found but cannot run, 127 if it was not found. vrfexec prints nothing on success.
+The other verbs exit 0 on success and 125 on any failure, including a VRF or process that
+does not exist.";
+
+const SHOW_HELP: &str = "\
+Lists the VRFs of this network namespace in ifindex order: name, routing table, ifindex,
+operational state and member interfaces. With no VRF configured it says so and exits 0.
+--json prints an array of objects with the keys name and table (as `ip -j vrf show`), and
+ifindex, state, members.
+
+Examples:
+  vrfexec show
+  vrfexec show mgmt --json";
+
+const IDENTIFY_HELP: &str = "\
+Prints the VRF the process runs in, read from its cgroup (<...>/vrf/<NAME>), so processes
+started by `ip vrf exec` are recognised too. For the default VRF it prints nothing and exits
+0, as `ip vrf identify` does; --json prints {\"pid\", \"vrf\" (null for default), \"cgroup\"}.
+Without a PID it reports vrfexec's own, i.e. the caller's, VRF.
+
+Examples:
+  vrfexec identify
+  vrfexec identify 1234 --json";
+
+const PIDS_HELP: &str = "\
+Lists the processes in a VRF, found anywhere in the cgroup tree under .../vrf/<NAME>, as
+placed by vrfexec or `ip vrf exec` (inside a named network namespace: only that namespace's).
+Output as `ip vrf pids`: PID and command name; --json prints [{\"pid\", \"comm\"}].
+
+Examples:
+  vrfexec pids mgmt
+  vrfexec pids mgmt --json | jq '.[].pid'";
+
+const MOVE_HELP: &str = "\
+Moves a running process (all its threads) into a VRF, like Cumulus' `vrf task set`: the
+sockets it creates from now on are bound to the VRF. Sockets it already has keep their
+binding, so a daemon usually needs to reopen its listeners (or be restarted) to follow. The
+process stays inside its own cgroup (its systemd unit), below it at .../vrf/<NAME>. Kernel
+threads and processes in another network namespace are refused.
+
+Examples:
+  vrfexec move 1234 mgmt
+  vrfexec move $(pidof chronyd) default";
 
 #[derive(Parser, Debug)]
 #[command(
@@ -47,12 +92,16 @@ was found but cannot run, 127 if it was not found. vrfexec prints nothing on suc
     about = ABOUT,
     long_about = LONG_ABOUT,
     override_usage = USAGE,
-    after_help = AFTER_HELP,
-    subcommand_required = true
+    after_help = AFTER_HELP
 )]
 pub struct Cli {
+    /// Print a man page or shell completion script: man, man-<verb>, complete-bash,
+    /// complete-zsh, complete-fish
+    #[arg(long, value_name = "KIND", hide_short_help = true)]
+    pub generate: Option<String>,
+
     #[command(subcommand)]
-    pub verb: Verb,
+    pub verb: Option<Verb>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -60,6 +109,56 @@ pub enum Verb {
     /// Run a command in a VRF (the verb `vrfexec <VRF> <COMMAND>` stands for)
     #[command(override_usage = USAGE, after_help = AFTER_HELP)]
     Exec(ExecArgs),
+    /// Show the VRFs: name, table, ifindex, state and members
+    #[command(after_help = SHOW_HELP)]
+    Show(ShowArgs),
+    /// Print the VRF a process runs in (nothing for the default VRF)
+    #[command(after_help = IDENTIFY_HELP)]
+    Identify(IdentifyArgs),
+    /// List the processes running in a VRF
+    #[command(after_help = PIDS_HELP)]
+    Pids(PidsArgs),
+    /// Move a running process into a VRF (or default) for the sockets it creates next
+    #[command(after_help = MOVE_HELP)]
+    Move(MoveArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct ShowArgs {
+    /// Only this VRF
+    pub vrf: Option<OsString>,
+    /// Print JSON
+    #[arg(short, long)]
+    pub json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct IdentifyArgs {
+    /// Process ID [default: the caller]
+    pub pid: Option<String>,
+    /// Print JSON
+    #[arg(short, long)]
+    pub json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct PidsArgs {
+    /// The VRF
+    pub vrf: OsString,
+    /// Print JSON
+    #[arg(short, long)]
+    pub json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct MoveArgs {
+    /// Process ID
+    pub pid: String,
+    /// The VRF, or `default`
+    pub vrf: OsString,
+    /// Print each step to stderr
+    #[arg(short, long)]
+    pub verbose: bool,
 }
 
 #[derive(Args, Debug)]
@@ -95,7 +194,11 @@ fn is_verb_or_top_level_flag(word: &OsString) -> bool {
     let Some(word) = word.to_str() else {
         return false;
     };
-    if matches!(word, "-h" | "--help" | "-V" | "--version" | "help") {
+    if matches!(
+        word,
+        "-h" | "--help" | "-V" | "--version" | "help" | "--generate"
+    ) || word.starts_with("--generate=")
+    {
         return true;
     }
     Cli::command()
@@ -110,6 +213,10 @@ pub fn parse(mut argv: Vec<OsString>) -> Result<Parsed> {
         Some(_) => {}
     }
     match Cli::try_parse_from(argv) {
+        Ok(Cli {
+            generate: None,
+            verb: None,
+        }) => Err(Error::Usage("no verb given".into())),
         Ok(cli) => Ok(Parsed::Run(cli)),
         Err(err)
             if matches!(
@@ -169,7 +276,8 @@ mod tests {
     fn exec(words: &[&str]) -> ExecArgs {
         match parse(args(words)) {
             Ok(Parsed::Run(Cli {
-                verb: Verb::Exec(exec),
+                verb: Some(Verb::Exec(exec)),
+                ..
             })) => exec,
             other => panic!("{words:?}: {other:?}"),
         }
@@ -208,6 +316,53 @@ mod tests {
     }
 
     #[test]
+    fn verbs_are_recognised_and_everything_else_is_a_vrf() {
+        let verb = |words: &[&str]| match parse(args(words)) {
+            Ok(Parsed::Run(Cli {
+                verb: Some(verb), ..
+            })) => verb,
+            other => panic!("{words:?}: {other:?}"),
+        };
+        assert!(matches!(
+            verb(&["show"]),
+            Verb::Show(ShowArgs {
+                vrf: None,
+                json: false
+            })
+        ));
+        assert!(matches!(
+            verb(&["show", "red", "--json"]),
+            Verb::Show(ShowArgs {
+                vrf: Some(_),
+                json: true
+            })
+        ));
+        assert!(matches!(
+            verb(&["identify", "-j"]),
+            Verb::Identify(IdentifyArgs {
+                pid: None,
+                json: true
+            })
+        ));
+        assert!(matches!(verb(&["pids", "red"]), Verb::Pids(_)));
+        assert!(matches!(verb(&["move", "12", "default"]), Verb::Move(_)));
+        // A VRF named like a verb needs the explicit form.
+        assert!(matches!(verb(&["exec", "show", "true"]), Verb::Exec(_)));
+        assert!(matches!(verb(&["showx", "true"]), Verb::Exec(_)));
+    }
+
+    #[test]
+    fn generate_is_a_top_level_flag() {
+        match parse(args(&["--generate", "man"])) {
+            Ok(Parsed::Run(Cli {
+                generate: Some(kind),
+                verb: None,
+            })) => assert_eq!(kind, "man"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
     fn double_dash_allows_a_leading_dash_name() {
         let e = exec(&["--", "-odd", "cmd"]);
         assert_eq!(e.words, ["-odd", "cmd"]);
@@ -224,7 +379,8 @@ mod tests {
         ] {
             let err = match parse(args(words)) {
                 Ok(Parsed::Run(Cli {
-                    verb: Verb::Exec(e),
+                    verb: Some(Verb::Exec(e)),
+                    ..
                 })) => e.split().expect_err("no command"),
                 Ok(other) => panic!("{words:?}: {other:?}"),
                 Err(err) => err,

@@ -65,6 +65,9 @@ pub enum Error {
         hint: &'static str,
     },
 
+    #[error("no process with PID {0}")]
+    NoSuchProcess(u32),
+
     #[error("{}: command not found", .0.to_string_lossy())]
     CommandNotFound(OsString),
 

@@ -9,12 +9,16 @@ pub mod cgroup;
 pub mod cli;
 pub mod error;
 pub mod exec;
+pub mod generate;
 pub mod names;
 pub mod netlink;
+pub mod place;
 pub mod privilege;
+pub mod procs;
+pub mod show;
 pub mod target;
 
-use std::{ffi::OsString, os::fd::AsFd as _, process::ExitCode};
+use std::{ffi::OsString, io::Write as _, process::ExitCode};
 
 use error::{Error, Result};
 use target::Target;
@@ -23,19 +27,49 @@ use target::Target;
 /// returns: the process becomes the command.
 pub fn run(argv: Vec<OsString>) -> Result<ExitCode> {
     let inherited = exec::InheritedFds::snapshot();
-    match cli::parse(argv)? {
-        cli::Parsed::Printed => Ok(ExitCode::SUCCESS),
-        cli::Parsed::Run(cli) => match cli.verb {
-            cli::Verb::Exec(args) => Err(exec_verb(&args, &inherited)),
-        },
+    let cli = match cli::parse(argv)? {
+        cli::Parsed::Printed => return Ok(ExitCode::SUCCESS),
+        cli::Parsed::Run(cli) => cli,
+    };
+    let output = match (cli.generate, cli.verb) {
+        (Some(kind), _) => generate::generate(&kind)?,
+        (None, Some(cli::Verb::Exec(args))) => return Err(exec_verb(&args, &inherited)),
+        (None, Some(cli::Verb::Show(args))) => {
+            show::run(args.vrf.as_ref(), args.json, &mut open_netlink()?)?.into_bytes()
+        }
+        (None, Some(cli::Verb::Identify(args))) => {
+            procs::identify(args.pid.as_deref(), args.json)?.into_bytes()
+        }
+        (None, Some(cli::Verb::Pids(args))) => {
+            procs::pids(&args.vrf, args.json, &mut open_netlink()?)?.into_bytes()
+        }
+        (None, Some(cli::Verb::Move(args))) => {
+            procs::move_process(&args.pid, &args.vrf, &Log(args.verbose))?;
+            Vec::new()
+        }
+        (None, None) => return Err(Error::Usage("no verb given".into())),
+    };
+    let mut stdout = std::io::stdout().lock();
+    match stdout.write_all(&output).and_then(|()| stdout.flush()) {
+        Ok(()) => Ok(ExitCode::SUCCESS),
+        // `vrfexec show | head -1`: a closed pipe is the reader's choice, not an error.
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(ExitCode::SUCCESS),
+        Err(e) => Err(Error::os("cannot write to stdout", e)),
     }
 }
 
+fn open_netlink() -> Result<netlink::RtNetlink> {
+    netlink::RtNetlink::new().map_err(|source| Error::Netlink {
+        what: "cannot open a netlink socket",
+        source,
+    })
+}
+
 /// Verbose progress on stderr (`-v`).
-struct Log(bool);
+pub struct Log(pub bool);
 
 impl Log {
-    fn step(&self, message: std::fmt::Arguments<'_>) {
+    pub fn step(&self, message: std::fmt::Arguments<'_>) {
         if self.0 {
             eprintln!("vrfexec: {message}");
         }
@@ -66,13 +100,7 @@ fn prepare(args: &cli::ExecArgs) -> Result<(std::path::PathBuf, Vec<OsString>)> 
 
     let binding = match target {
         Target::Default => target::resolve(&target, &mut NoLinks)?,
-        _ => {
-            let mut netlink = netlink::RtNetlink::new().map_err(|source| Error::Netlink {
-                what: "cannot open a netlink socket",
-                source,
-            })?;
-            target::resolve(&target, &mut netlink)?
-        }
+        _ => target::resolve(&target, &mut open_netlink()?)?,
     };
     log.step(format_args!(
         "binding: {} ifindex {}{}",
@@ -83,37 +111,7 @@ fn prepare(args: &cli::ExecArgs) -> Result<(std::path::PathBuf, Vec<OsString>)> 
             .map(|t| format!(" table {t}"))
             .unwrap_or_default()
     ));
-
-    let own = std::fs::read("/proc/self/cgroup")
-        .map_err(|e| Error::os("cannot read /proc/self/cgroup", e))
-        .and_then(|text| {
-            cgroup::unified_path(&text).map_err(|e| Error::os("cannot parse /proc/self/cgroup", e))
-        })?
-        .ok_or_else(|| Error::Cgroup {
-            what: "cannot find this process's cgroup v2 in",
-            path: "/proc/self/cgroup".into(),
-            source: std::io::Error::from_raw_os_error(libc::ENOENT),
-            hint: "vrfexec needs cgroup v2 (the unified hierarchy)",
-        })?;
-    let netns = cgroup::current_netns_name();
-    let cgroup_path = cgroup::vrf_cgroup(&own, netns.as_deref(), binding.leaf.as_deref());
-    let root = cgroup::CgroupRoot::open()?;
-    let placement = root.create(&cgroup_path)?;
-    log.step(format_args!("cgroup: {}", placement.display().display()));
-
-    if binding.ifindex != 0 {
-        let memlock = privilege::raise_memlock_if_needed()?;
-        let mut program = bpf::load(binding.ifindex)?;
-        let dir = placement.open_dir()?;
-        program.attach_legacy(dir.as_fd())?;
-        memlock.restore();
-        log.step(format_args!(
-            "attached cgroup/sock_create (ifindex {})",
-            binding.ifindex
-        ));
-    }
-    placement.join()?;
-    placement.keep();
+    place::place(&place::Subject::current()?, &binding, &log)?;
     Ok((path, command.to_vec()))
 }
 
@@ -123,5 +121,9 @@ struct NoLinks;
 impl netlink::LinkSource for NoLinks {
     fn link_by_name(&mut self, _name: &str) -> std::io::Result<Option<netlink::Link>> {
         Ok(None)
+    }
+
+    fn links(&mut self) -> std::io::Result<Vec<netlink::Link>> {
+        Ok(Vec::new())
     }
 }

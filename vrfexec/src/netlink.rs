@@ -7,10 +7,10 @@
 use std::io;
 
 use netlink_packet_core::{
-    NetlinkHeader, NetlinkMessage, NetlinkPayload, NLM_F_ACK, NLM_F_REQUEST,
+    NetlinkHeader, NetlinkMessage, NetlinkPayload, NLM_F_ACK, NLM_F_DUMP, NLM_F_REQUEST,
 };
 use netlink_packet_route::{
-    link::{InfoData, InfoKind, InfoVrf, LinkAttribute, LinkInfo, LinkMessage},
+    link::{InfoData, InfoKind, InfoVrf, LinkAttribute, LinkFlags, LinkInfo, LinkMessage, State},
     RouteNetlinkMessage,
 };
 use netlink_sys::{protocols::NETLINK_ROUTE, Socket, SocketAddr};
@@ -24,6 +24,12 @@ pub struct Link {
     pub kind: Option<String>,
     /// IFLA_VRF_TABLE, for VRFs.
     pub vrf_table: Option<u32>,
+    /// IFLA_MASTER: the VRF (or bridge, bond) this device is enslaved to.
+    pub master: Option<u32>,
+    /// IFF_UP.
+    pub admin_up: bool,
+    /// IFLA_OPERSTATE as `ip link` prints it ("UP", "DOWN", "UNKNOWN", ...).
+    pub oper_state: String,
 }
 
 impl Link {
@@ -44,6 +50,9 @@ impl Link {
 pub trait LinkSource {
     /// The link called `name`, or None if there is no such device.
     fn link_by_name(&mut self, name: &str) -> io::Result<Option<Link>>;
+
+    /// Every link in the network namespace.
+    fn links(&mut self) -> io::Result<Vec<Link>>;
 }
 
 /// A synchronous rtnetlink socket.
@@ -63,10 +72,15 @@ impl RtNetlink {
         })
     }
 
-    fn request(&mut self, message: RouteNetlinkMessage) -> io::Result<Vec<RouteNetlinkMessage>> {
+    fn request(
+        &mut self,
+        message: RouteNetlinkMessage,
+        dump: bool,
+    ) -> io::Result<Vec<RouteNetlinkMessage>> {
         self.sequence = self.sequence.wrapping_add(1);
         let mut packet = NetlinkMessage::new(NetlinkHeader::default(), message.into());
-        packet.header.flags = NLM_F_REQUEST | NLM_F_ACK;
+        // A dump ends with NLMSG_DONE; a single request with the ack asked for here.
+        packet.header.flags = NLM_F_REQUEST | if dump { NLM_F_DUMP } else { NLM_F_ACK };
         packet.header.sequence_number = self.sequence;
         packet.finalize();
         let mut buf = vec![0; packet.buffer_len()];
@@ -124,7 +138,7 @@ impl LinkSource for RtNetlink {
         message
             .attributes
             .push(LinkAttribute::IfName(name.to_owned()));
-        match self.request(RouteNetlinkMessage::GetLink(message)) {
+        match self.request(RouteNetlinkMessage::GetLink(message), false) {
             Ok(replies) => Ok(replies.iter().find_map(|reply| match reply {
                 RouteNetlinkMessage::NewLink(link) => Some(link_from_message(link)),
                 _ => None,
@@ -132,6 +146,17 @@ impl LinkSource for RtNetlink {
             Err(err) if err.raw_os_error() == Some(libc::ENODEV) => Ok(None),
             Err(err) => Err(err),
         }
+    }
+
+    fn links(&mut self) -> io::Result<Vec<Link>> {
+        let replies = self.request(RouteNetlinkMessage::GetLink(LinkMessage::default()), true)?;
+        Ok(replies
+            .iter()
+            .filter_map(|reply| match reply {
+                RouteNetlinkMessage::NewLink(link) => Some(link_from_message(link)),
+                _ => None,
+            })
+            .collect())
     }
 }
 
@@ -142,10 +167,15 @@ pub fn link_from_message(message: &LinkMessage) -> Link {
         name: String::new(),
         kind: None,
         vrf_table: None,
+        master: None,
+        admin_up: message.header.flags.contains(LinkFlags::Up),
+        oper_state: "UNKNOWN".to_owned(),
     };
     for attribute in &message.attributes {
         match attribute {
             LinkAttribute::IfName(name) => link.name.clone_from(name),
+            LinkAttribute::Controller(master) => link.master = Some(*master),
+            LinkAttribute::OperState(state) => link.oper_state = oper_state_name(state),
             LinkAttribute::LinkInfo(infos) => {
                 for info in infos {
                     match info {
@@ -164,6 +194,19 @@ pub fn link_from_message(message: &LinkMessage) -> Link {
         }
     }
     link
+}
+
+fn oper_state_name(state: &State) -> String {
+    match state {
+        State::Unknown => "UNKNOWN".into(),
+        State::NotPresent => "NOTPRESENT".into(),
+        State::Down => "DOWN".into(),
+        State::LowerLayerDown => "LOWERLAYERDOWN".into(),
+        State::Testing => "TESTING".into(),
+        State::Dormant => "DORMANT".into(),
+        State::Up => "UP".into(),
+        other => format!("{other:?}").to_uppercase(),
+    }
 }
 
 fn kind_name(kind: &InfoKind) -> String {
@@ -202,6 +245,9 @@ pub mod fake {
                     name: name.to_owned(),
                     kind: kind.map(str::to_owned),
                     vrf_table: table,
+                    master: None,
+                    admin_up: true,
+                    oper_state: "UP".to_owned(),
                 },
             );
             self
@@ -214,6 +260,15 @@ pub mod fake {
                 return Err(io::Error::from_raw_os_error(errno));
             }
             Ok(self.links.get(name).cloned())
+        }
+
+        fn links(&mut self) -> io::Result<Vec<Link>> {
+            if let Some(errno) = self.fail_with {
+                return Err(io::Error::from_raw_os_error(errno));
+            }
+            let mut links: Vec<Link> = self.links.values().cloned().collect();
+            links.sort_by_key(|l| l.index);
+            Ok(links)
         }
     }
 }
@@ -246,7 +301,12 @@ mod tests {
 
     #[test]
     fn vrf_link_is_recognised_with_its_table() {
-        let link = link_from_message(&vrf_message(7, "red", 10));
+        let mut message = vrf_message(7, "red", 10);
+        message.header.flags = LinkFlags::Up;
+        message.attributes.push(LinkAttribute::OperState(State::Up));
+        let link = link_from_message(&message);
+        assert!(link.admin_up);
+        assert_eq!(link.oper_state, "UP");
         assert_eq!(link.index, 7);
         assert_eq!(link.name, "red");
         assert!(link.is_vrf());

@@ -115,15 +115,89 @@ fn missing_and_unrunnable_commands_are_127_and_126() {
 }
 
 #[test]
-fn man_page_documents_every_option_and_exit_code() {
-    let page = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../doc/vrfexec.1")).expect("doc/vrfexec.1");
-    let help = String::from_utf8_lossy(&vrfexec(&["exec", "--help"]).stdout).into_owned();
-    for long in help.split_whitespace().filter(|w| w.starts_with("--") && w.len() > 2) {
-        let long = long.trim_end_matches(',');
-        let roff = long.replace('-', "\\-");
-        assert!(page.contains(&roff), "man page lacks {long}");
+fn generated_man_pages_document_every_option() {
+    for verb in ["", "exec", "show", "identify", "pids", "move"] {
+        let kind = if verb.is_empty() {
+            "man".to_owned()
+        } else {
+            format!("man-{verb}")
+        };
+        let out = vrfexec(&["--generate", &kind]);
+        assert_eq!(out.status.code(), Some(0), "{kind}: {}", stderr(&out));
+        let page = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(page.contains(".TH"), "{kind} is not roff");
+        let help_args: Vec<&str> = if verb.is_empty() {
+            vec!["--help"]
+        } else {
+            vec![verb, "--help"]
+        };
+        let help = String::from_utf8_lossy(&vrfexec(&help_args).stdout).into_owned();
+        // Options are listed in the OPTIONS section of help (lines starting with spaces and '-').
+        for line in help.lines().filter(|l| l.trim_start().starts_with('-')) {
+            let long = line
+                .split_whitespace()
+                .find(|w| w.starts_with("--"))
+                .map(|w| w.trim_end_matches(','));
+            if let Some(long) = long {
+                let roff = long.split('=').next().unwrap_or(long).replace('-', "\\-");
+                assert!(page.contains(&roff), "{kind} lacks {long}");
+            }
+        }
     }
+    let man = String::from_utf8_lossy(&vrfexec(&["--generate", "man"]).stdout).into_owned();
     for code in ["125", "126", "127"] {
-        assert!(page.contains(code), "man page lacks exit code {code}");
+        assert!(man.contains(code), "man page lacks exit code {code}");
     }
+    assert_error(
+        &vrfexec(&["--generate", "nonsense"]),
+        125,
+        "unknown --generate kind",
+    );
+}
+
+#[test]
+fn completions_generate_for_three_shells() {
+    for (shell, needle) in [
+        ("bash", "complete -F"),
+        ("zsh", "#compdef vrfexec"),
+        ("fish", "complete -c vrfexec"),
+    ] {
+        let out = vrfexec(&["--generate", &format!("complete-{shell}")]);
+        assert_eq!(out.status.code(), Some(0));
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            text.contains(needle) && text.contains("identify"),
+            "{shell}"
+        );
+    }
+}
+
+#[test]
+fn verbs_reject_bad_arguments_with_125() {
+    assert_error(&vrfexec(&["identify", "abc"]), 125, "invalid PID 'abc'");
+    assert_error(&vrfexec(&["identify", "0"]), 125, "invalid PID '0'");
+    assert_error(
+        &vrfexec(&["identify", "2147483647"]),
+        125,
+        "no process with PID 2147483647",
+    );
+    assert_error(&vrfexec(&["move", "-5", "red"]), 125, "invalid usage");
+    assert_error(&vrfexec(&["move", "x1", "red"]), 125, "invalid PID 'x1'");
+    assert_error(&vrfexec(&["move", "1", "a/b"]), 125, "invalid VRF name");
+    assert_error(&vrfexec(&["show", "a/b"]), 125, "invalid VRF name");
+    assert_error(&vrfexec(&["pids", "default"]), 125, "not default");
+    assert_error(&vrfexec(&["pids"]), 125, "invalid usage");
+}
+
+#[test]
+fn identify_reads_the_callers_cgroup() {
+    let out = vrfexec(&["identify", "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    let own = std::fs::read_to_string("/proc/self/cgroup").expect("cgroup");
+    let path = own
+        .lines()
+        .find_map(|l| l.strip_prefix("0::"))
+        .expect("v2 path");
+    assert!(text.contains(&format!("\"cgroup\":\"{path}\"")), "{text}");
 }

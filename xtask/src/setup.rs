@@ -40,7 +40,7 @@ pub struct SetupArgs {
 
 pub fn run(args: &SetupArgs) -> Result<()> {
     apt_packages()?;
-    rust_src()?;
+    nightly_components()?;
     bpf_linker()?;
     if !args.no_vm {
         crate::vm::fetch_kernel(&crate::vm::KernelChoice::default())?;
@@ -72,17 +72,29 @@ fn apt_packages() -> Result<()> {
     run_cmd("apt-get", &args)
 }
 
-fn rust_src() -> Result<()> {
+/// Nightly builds the eBPF crate (`-Z build-std=core` needs rust-src) and lints and formats it
+/// (rustfmt.toml uses nightly-only import grouping).
+const NIGHTLY_COMPONENTS: &[&str] = &["rust-src", "clippy", "rustfmt"];
+
+fn nightly_components() -> Result<()> {
     let out = Command::new("rustup")
         .args(["component", "list", "--installed", "--toolchain", "nightly"])
         .output()
         .context("failed to run rustup")?;
     let listed = String::from_utf8_lossy(&out.stdout);
-    if out.status.success() && listed.lines().any(|l| l.starts_with("rust-src")) {
+    let missing: Vec<&str> = NIGHTLY_COMPONENTS
+        .iter()
+        .copied()
+        .filter(|c| !out.status.success() || !listed.lines().any(|l| l.starts_with(c)))
+        .collect();
+    if missing.is_empty() {
         return Ok(());
     }
-    run_cmd("rustup", &["toolchain", "install", "nightly", "--profile", "minimal"])?;
-    run_cmd("rustup", &["component", "add", "rust-src", "--toolchain", "nightly"])
+    let mut args = vec!["toolchain", "install", "nightly", "--profile", "minimal"];
+    for component in &missing {
+        args.extend(["--component", component]);
+    }
+    run_cmd("rustup", &args)
 }
 
 fn bpf_linker() -> Result<()> {

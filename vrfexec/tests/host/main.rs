@@ -63,6 +63,10 @@ const SCENARIOS: &[Scenario] = &[
         "a read-only cgroupfs is reported and changes nothing",
         read_only_cgroupfs,
     ),
+    (
+        "identify reports a running process's binding; move to default clears it",
+        identify_and_move,
+    ),
 ];
 
 fn main() {
@@ -488,4 +492,79 @@ fn read_only_cgroupfs(lab: &Lab) -> Result<(), String> {
         return Err("the failed run changed the cgroup tree".into());
     }
     Ok(())
+}
+
+fn identify_and_move(lab: &Lab) -> Result<(), String> {
+    let mut sleeper = lab
+        .command(&[
+            "ip", "netns", "exec", &lab.a, VRFEXEC, "--dev", "v1", "sleep", "30",
+        ])
+        .spawn()
+        .map_err(|e| e.to_string())?;
+    // sh, ip netns exec and vrfexec all exec in place: the child's PID becomes sleep's.
+    let pid = sleeper.id().to_string();
+    let result = (|| {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while fs::read_to_string(format!("/proc/{pid}/comm"))
+            .map(|c| c.trim() != "sleep")
+            .unwrap_or(true)
+        {
+            if Instant::now() > deadline {
+                return Err("the command never started".to_owned());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let identify = |json: bool| {
+            let mut argv = vec![VRFEXEC, "identify", pid.as_str()];
+            if json {
+                argv.push("--json");
+            }
+            expect_ok(&lab.run_in_a(false, &argv))
+        };
+        if identify(false)? != "v1" {
+            return Err(format!("identify said {:?}, expected v1", identify(false)?));
+        }
+        expect_ok(&lab.run_in_a(false, &[VRFEXEC, "move", &pid, "default"]))?;
+        if !identify(false)?.is_empty() {
+            return Err(format!(
+                "after move to default, identify said {:?}",
+                identify(false)?
+            ));
+        }
+        let json = identify(true)?;
+        if !json.contains("\"vrf\":null") || !json.contains(&format!("{}-ns/vrf", lab.a)) {
+            return Err(format!("identify --json: {json}"));
+        }
+        // A moved process is still in the scenario's cgroup subtree (its own unit).
+        let cgroup =
+            fs::read_to_string(format!("/proc/{pid}/cgroup")).map_err(|e| e.to_string())?;
+        let subtree = lab
+            .cgroup
+            .strip_prefix(&lab.cg2)
+            .map_err(|e| e.to_string())?
+            .display()
+            .to_string();
+        if !cgroup.contains(&subtree) {
+            return Err(format!("moved out of its cgroup subtree: {cgroup}"));
+        }
+        // Bad PIDs: garbage, and one that does not exist.
+        expect_failure(
+            &lab.run_in_a(false, &[VRFEXEC, "move", "12x", "default"]),
+            125,
+            "invalid PID",
+        )?;
+        expect_failure(
+            &lab.run_in_a(false, &[VRFEXEC, "move", "2147483647", "default"]),
+            125,
+            "no process with PID",
+        )?;
+        expect_failure(
+            &lab.run_in_a(false, &[VRFEXEC, "move", "2", "default"]),
+            125,
+            "kernel thread",
+        )
+    })();
+    let _ = sleeper.kill();
+    let _ = sleeper.wait();
+    result
 }

@@ -1,0 +1,169 @@
+//! `vrfexec show [VRF]`: the VRFs of this network namespace with table, ifindex, state and
+//! member interfaces, from one RTM_GETLINK dump. `--json` keeps `ip -j vrf show`'s `name` and
+//! `table` keys and adds the rest.
+use std::{ffi::OsString, fmt::Write as _};
+
+use serde::Serialize;
+
+use crate::{
+    error::{Error, Result},
+    names,
+    netlink::{Link, LinkSource},
+};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct VrfInfo {
+    pub name: String,
+    pub table: u32,
+    pub ifindex: u32,
+    /// Operational state as `ip link` shows it.
+    pub state: String,
+    pub members: Vec<String>,
+}
+
+/// The VRFs among `links`, in ifindex order (as the kernel dumps them), with their members.
+pub fn collect(links: &[Link]) -> Vec<VrfInfo> {
+    let mut vrfs: Vec<VrfInfo> = links
+        .iter()
+        .filter(|l| l.is_vrf())
+        .map(|vrf| VrfInfo {
+            name: vrf.name.clone(),
+            table: vrf.vrf_table.unwrap_or(0),
+            ifindex: vrf.index,
+            state: vrf.oper_state.clone(),
+            members: links
+                .iter()
+                .filter(|l| l.master == Some(vrf.index))
+                .map(|l| l.name.clone())
+                .collect(),
+        })
+        .collect();
+    vrfs.sort_by_key(|v| v.ifindex);
+    vrfs
+}
+
+/// The text table. No VRF: iproute2's sentence.
+pub fn render_text(vrfs: &[VrfInfo]) -> String {
+    if vrfs.is_empty() {
+        return "No VRF has been configured\n".to_owned();
+    }
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{:<16} {:>6} {:>8}  {:<8} Members",
+        "Name", "Table", "Ifindex", "State"
+    );
+    for vrf in vrfs {
+        let members = if vrf.members.is_empty() {
+            "-".to_owned()
+        } else {
+            vrf.members.join(" ")
+        };
+        let _ = writeln!(
+            out,
+            "{:<16} {:>6} {:>8}  {:<8} {}",
+            vrf.name, vrf.table, vrf.ifindex, vrf.state, members
+        );
+    }
+    out
+}
+
+pub fn run(name: Option<&OsString>, json: bool, links: &mut dyn LinkSource) -> Result<String> {
+    let name = name.map(|n| names::validate("VRF", n)).transpose()?;
+    let all = links.links().map_err(|source| Error::Netlink {
+        what: "cannot list devices over netlink",
+        source,
+    })?;
+    let mut vrfs = collect(&all);
+    if let Some(name) = &name {
+        vrfs.retain(|v| &v.name == name);
+        if vrfs.is_empty() {
+            return Err(match all.iter().find(|l| &l.name == name) {
+                Some(link) => Error::NotAVrf {
+                    name: name.clone(),
+                    kind: link.describe_kind(),
+                },
+                None => Error::VrfNotFound(name.clone()),
+            });
+        }
+    }
+    if json {
+        let mut text =
+            serde_json::to_string(&vrfs).map_err(|e| Error::os("cannot write JSON", e.into()))?;
+        text.push('\n');
+        Ok(text)
+    } else {
+        Ok(render_text(&vrfs))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::netlink::fake::FakeLinks;
+
+    fn lab() -> FakeLinks {
+        let mut links = FakeLinks::default()
+            .with(1, "lo", None, None)
+            .with(5, "red", Some("vrf"), Some(10))
+            .with(6, "blue", Some("vrf"), Some(20))
+            .with(7, "vred", Some("veth"), None)
+            .with(8, "vred2", Some("veth"), None)
+            .with(9, "eth0", Some("veth"), None);
+        for (member, master) in [("vred", 5), ("vred2", 5)] {
+            if let Some(link) = links.links.get_mut(member) {
+                link.master = Some(master);
+            }
+        }
+        links
+    }
+
+    #[test]
+    fn text_lists_vrfs_with_members() {
+        let out = run(None, false, &mut lab()).expect("show");
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(lines.len(), 3, "{out}");
+        assert!(lines[0].starts_with("Name"));
+        assert_eq!(
+            lines[1],
+            "red                  10        5  UP       vred vred2"
+        );
+        assert_eq!(lines[2], "blue                 20        6  UP       -");
+    }
+
+    #[test]
+    fn json_has_ip_vrf_show_keys() {
+        let out = run(None, true, &mut lab()).expect("show");
+        let value: serde_json::Value = serde_json::from_str(&out).expect("json");
+        assert_eq!(value[0]["name"], "red");
+        assert_eq!(value[0]["table"], 10);
+        assert_eq!(value[0]["members"], serde_json::json!(["vred", "vred2"]));
+        assert_eq!(value[1]["name"], "blue");
+        assert_eq!(value.as_array().map(Vec::len), Some(2));
+    }
+
+    #[test]
+    fn one_vrf_and_errors() {
+        let out = run(Some(&"blue".into()), true, &mut lab()).expect("blue");
+        assert!(out.contains("\"name\":\"blue\"") && !out.contains("red"));
+        assert!(matches!(
+            run(Some(&"green".into()), false, &mut lab()),
+            Err(Error::VrfNotFound(_))
+        ));
+        assert!(matches!(
+            run(Some(&"eth0".into()), false, &mut lab()),
+            Err(Error::NotAVrf { .. })
+        ));
+        assert!(run(Some(&"a/b".into()), false, &mut lab()).is_err());
+    }
+
+    #[test]
+    fn no_vrf_is_not_an_error() {
+        let mut links = FakeLinks::default().with(1, "lo", None, None);
+        assert_eq!(
+            run(None, false, &mut links).expect("show"),
+            "No VRF has been configured\n"
+        );
+        assert_eq!(run(None, true, &mut links).expect("show"), "[]\n");
+    }
+}
