@@ -84,7 +84,7 @@ impl Loaded {
             };
             Error::Bpf {
                 what: "cannot attach the BPF program to the cgroup",
-                reason: source.to_string(),
+                reason: crate::error::os_text(&source),
                 hint,
             }
         })
@@ -129,7 +129,16 @@ fn load_error(err: &dyn std::error::Error) -> Error {
         }
         source = inner.source();
     }
-    let reason = reason.lines().next().unwrap_or_default().to_owned();
+    let reason = reason.lines().next().unwrap_or_default();
+    // io errors inside aya's chain print " (os error N)"; C tools print only the text.
+    let reason = match reason.find(" (os error ") {
+        Some(at) => {
+            let rest = &reason[at + 11..];
+            let after = rest.find(')').map(|end| &rest[end + 1..]).unwrap_or("");
+            format!("{}{after}", &reason[..at])
+        }
+        None => reason.to_owned(),
+    };
     let hint = if reason.contains("Operation not permitted") {
         "run as root, or with CAP_BPF and CAP_NET_ADMIN (CAP_SYS_ADMIN on kernels before 5.8)"
     } else {

@@ -26,8 +26,8 @@ and execs the command. Needs root (or CAP_BPF, CAP_NET_ADMIN; CAP_SYS_ADMIN wher
 must be mounted).";
 
 const AFTER_HELP: &str = "\
-The first word decides the form: if it is not a verb (exec, show, identify, pids, move, help),
-it is the VRF. To run in a VRF named like a verb, use `vrfexec exec <VRF> ...`; for one
+The first word decides the form: if it is not a verb (exec, show, identify, pids, move, route,
+ping, help), it is the VRF. To run in a VRF named like a verb, use `vrfexec exec <VRF> ...`; for one
 starting with '-', put `--` before it. The VRF `default` leaves any VRF the caller is in.
 
 Examples:
@@ -73,6 +73,29 @@ Output as `ip vrf pids`: PID and command name; --json prints [{\"pid\", \"comm\"
 Examples:
   vrfexec pids mgmt
   vrfexec pids mgmt --json | jq '.[].pid'";
+
+const ROUTE_HELP: &str = "\
+Asks the kernel which route traffic from the VRF to DEST takes, as `ip route get DEST vrf
+VRF` does: destination, gateway, device, table and source address. Needs no BPF and no
+cgroup. A name is resolved with the system resolver in the caller's context, not through
+the VRF. Exit status: 0 for a usable route, 1 when the answer is unreachable, prohibit or
+blackhole (printed as such), 125 on error.
+
+Examples:
+  vrfexec route mgmt 192.0.2.1
+  vrfexec route --dev eth1 192.0.2.1
+  vrfexec route mgmt 2001:db8::1 --json";
+
+const PING_HELP: &str = "\
+Sends ICMP or ICMPv6 echo requests from a socket bound to the VRF (SO_BINDTODEVICE): no
+BPF, no cgroup, no iputils. Uses an unprivileged ping socket where net.ipv4.ping_group_range
+allows the caller's group, a raw socket (CAP_NET_RAW) otherwise. Output and summary as
+iputils' ping; Ctrl-C stops and prints the summary. Without -c it runs until interrupted.
+Exit status: 0 if any reply came, 1 if none, 2 on any error (bad options included).
+
+Examples:
+  vrfexec ping mgmt 192.0.2.1 -c 3
+  vrfexec ping mgmt 2001:db8::1 -c 5 -i 0.2 -W 1 -q";
 
 const MOVE_HELP: &str = "\
 Moves a running process (all its threads) into a VRF, like Cumulus' `vrf task set`: the
@@ -121,6 +144,78 @@ pub enum Verb {
     /// Move a running process into a VRF (or default) for the sockets it creates next
     #[command(after_help = MOVE_HELP)]
     Move(MoveArgs),
+    /// Show the route the VRF uses to reach a destination (ip route get ... vrf)
+    #[command(after_help = ROUTE_HELP)]
+    Route(RouteArgs),
+    /// Ping a destination from inside the VRF, without BPF or iputils
+    #[command(after_help = PING_HELP)]
+    Ping(PingArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct RouteArgs {
+    /// NAME is any network device, not necessarily a VRF (SO_BINDTODEVICE to it)
+    #[arg(long)]
+    pub dev: bool,
+    /// The VRF (or, with --dev, the device)
+    #[arg(value_name = "NAME")]
+    pub vrf: OsString,
+    /// Destination address or host name
+    pub dest: String,
+    #[command(flatten)]
+    pub family: FamilyArgs,
+    /// Print JSON
+    #[arg(short, long)]
+    pub json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct FamilyArgs {
+    /// IPv4 only
+    #[arg(short = '4', conflicts_with = "ipv6")]
+    pub ipv4: bool,
+    /// IPv6 only
+    #[arg(short = '6')]
+    pub ipv6: bool,
+}
+
+impl FamilyArgs {
+    pub fn family(&self) -> crate::route::Family {
+        match (self.ipv4, self.ipv6) {
+            (true, _) => crate::route::Family::V4,
+            (_, true) => crate::route::Family::V6,
+            _ => crate::route::Family::Any,
+        }
+    }
+}
+
+#[derive(Args, Debug)]
+pub struct PingArgs {
+    /// NAME is any network device, not necessarily a VRF (SO_BINDTODEVICE to it)
+    #[arg(long)]
+    pub dev: bool,
+    /// The VRF (or, with --dev, the device)
+    #[arg(value_name = "NAME")]
+    pub vrf: OsString,
+    /// Destination address or host name
+    pub dest: String,
+    /// Stop after sending COUNT requests [default: until Ctrl-C]
+    #[arg(short = 'c', value_name = "COUNT", allow_hyphen_values = true)]
+    pub count: Option<String>,
+    /// Seconds between requests [default: 1; at least 0.2 without privileges]
+    #[arg(short = 'i', value_name = "INTERVAL", allow_hyphen_values = true)]
+    pub interval: Option<String>,
+    /// Seconds to wait for replies after the last request [default: 10]
+    #[arg(short = 'W', value_name = "TIMEOUT", allow_hyphen_values = true)]
+    pub timeout: Option<String>,
+    /// Payload bytes [default: 56]
+    #[arg(short = 's', value_name = "SIZE", allow_hyphen_values = true)]
+    pub size: Option<String>,
+    #[command(flatten)]
+    pub family: FamilyArgs,
+    /// Only the first line and the summary
+    #[arg(short = 'q')]
+    pub quiet: bool,
 }
 
 #[derive(Args, Debug)]
@@ -206,7 +301,19 @@ fn is_verb_or_top_level_flag(word: &OsString) -> bool {
         .any(|sub| sub.get_name() == word || sub.get_all_aliases().any(|a| a == word))
 }
 
-pub fn parse(mut argv: Vec<OsString>) -> Result<Parsed> {
+pub fn parse(argv: Vec<OsString>) -> Result<Parsed> {
+    // ping keeps iputils' exit status for every error, bad options included.
+    let is_ping = argv.get(1).is_some_and(|w| w == "ping");
+    parse_inner(argv).map_err(|err| match err {
+        Error::Usage(_) if is_ping => Error::WithStatus {
+            status: 2,
+            inner: Box::new(err),
+        },
+        err => err,
+    })
+}
+
+fn parse_inner(mut argv: Vec<OsString>) -> Result<Parsed> {
     match argv.get(1) {
         None => return Err(Error::Usage("no VRF and command given".into())),
         Some(first) if !is_verb_or_top_level_flag(first) => argv.insert(1, "exec".into()),

@@ -36,7 +36,7 @@ pub enum Error {
     #[error("'{name}' is not a VRF: it is {kind}; use --dev {name} to bind to it anyway")]
     NotAVrf { name: String, kind: String },
 
-    #[error("{what}: {source}")]
+    #[error("{what}: {}", os_text(source))]
     Netlink {
         what: &'static str,
         #[source]
@@ -49,7 +49,7 @@ pub enum Error {
         cap: &'static str,
     },
 
-    #[error("{what} {}: {source}{}", path.display(), hint_suffix(hint))]
+    #[error("{what} {}: {}{}", path.display(), os_text(source), hint_suffix(hint))]
     Cgroup {
         what: &'static str,
         path: PathBuf,
@@ -71,7 +71,7 @@ pub enum Error {
     #[error("{}: command not found", .0.to_string_lossy())]
     CommandNotFound(OsString),
 
-    #[error("cannot run {}: {source}", path.display())]
+    #[error("cannot run {}: {}", path.display(), os_text(source))]
     CannotRun {
         path: PathBuf,
         #[source]
@@ -79,12 +79,28 @@ pub enum Error {
         not_found: bool,
     },
 
-    #[error("{what}: {source}")]
+    /// An error whose exit status a verb fixes (ping exits 2 on errors, as iputils does).
+    #[error("{inner}")]
+    WithStatus { status: u8, inner: Box<Error> },
+
+    #[error("{what}: {}", os_text(source))]
     Os {
         what: String,
         #[source]
         source: io::Error,
     },
+}
+
+/// An OS error as C tools print it ("Permission denied"), without Rust's " (os error 13)".
+pub fn os_text(err: &io::Error) -> String {
+    let text = err.to_string();
+    match err.raw_os_error() {
+        Some(code) => text
+            .strip_suffix(&format!(" (os error {code})"))
+            .map(str::to_owned)
+            .unwrap_or(text),
+        None => text,
+    }
 }
 
 fn hint_suffix(hint: &str) -> String {
@@ -104,6 +120,7 @@ impl Error {
                 not_found: true, ..
             } => EXIT_NOT_FOUND,
             Error::CannotRun { .. } => EXIT_CANNOT_RUN,
+            Error::WithStatus { status, .. } => *status,
             _ => EXIT_FAILURE,
         }
     }
@@ -155,6 +172,7 @@ mod tests {
             msg.starts_with("cannot create cgroup /sys/fs/cgroup/vrf/red: Read-only file system")
         );
         assert!(msg.ends_with("; cgroupfs is read-only"));
+        assert!(!msg.contains("os error"), "{msg}");
         let not_vrf = Error::NotAVrf {
             name: "eth0".into(),
             kind: "a veth device".into(),

@@ -12,9 +12,11 @@ pub mod exec;
 pub mod generate;
 pub mod names;
 pub mod netlink;
+pub mod ping;
 pub mod place;
 pub mod privilege;
 pub mod procs;
+pub mod route;
 pub mod show;
 pub mod target;
 
@@ -47,13 +49,48 @@ pub fn run(argv: Vec<OsString>) -> Result<ExitCode> {
             procs::move_process(&args.pid, &args.vrf, &Log(args.verbose))?;
             Vec::new()
         }
+        (None, Some(cli::Verb::Route(args))) => {
+            let (text, code) = route::run(
+                &args.vrf,
+                args.dev,
+                &args.dest,
+                args.family.family(),
+                args.json,
+            )?;
+            return write_stdout(text.as_bytes()).map(|()| ExitCode::from(code));
+        }
+        (None, Some(cli::Verb::Ping(args))) => {
+            let status2 = |inner| Error::WithStatus {
+                status: 2,
+                inner: Box::new(inner),
+            };
+            let privileged =
+                caps::has_cap(None, caps::CapSet::Effective, caps::Capability::CAP_NET_RAW)
+                    .unwrap_or(false);
+            let options = ping::parse_options(
+                args.count.as_deref(),
+                args.interval.as_deref(),
+                args.timeout.as_deref(),
+                args.size.as_deref(),
+                args.family.family(),
+                args.quiet,
+                privileged,
+            )
+            .map_err(status2)?;
+            let code = ping::run(&args.vrf, args.dev, &args.dest, &options).map_err(status2)?;
+            return Ok(ExitCode::from(code));
+        }
         (None, None) => return Err(Error::Usage("no verb given".into())),
     };
+    write_stdout(&output).map(|()| ExitCode::SUCCESS)
+}
+
+fn write_stdout(output: &[u8]) -> Result<()> {
     let mut stdout = std::io::stdout().lock();
-    match stdout.write_all(&output).and_then(|()| stdout.flush()) {
-        Ok(()) => Ok(ExitCode::SUCCESS),
+    match stdout.write_all(output).and_then(|()| stdout.flush()) {
+        Ok(()) => Ok(()),
         // `vrfexec show | head -1`: a closed pipe is the reader's choice, not an error.
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(ExitCode::SUCCESS),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
         Err(e) => Err(Error::os("cannot write to stdout", e)),
     }
 }

@@ -53,6 +53,15 @@ pub trait LinkSource {
 
     /// Every link in the network namespace.
     fn links(&mut self) -> io::Result<Vec<Link>>;
+
+    /// The name of the link with this ifindex, if any.
+    fn name_of(&mut self, index: u32) -> io::Result<Option<String>> {
+        Ok(self
+            .links()?
+            .into_iter()
+            .find(|l| l.index == index)
+            .map(|l| l.name))
+    }
 }
 
 /// A synchronous rtnetlink socket.
@@ -72,7 +81,8 @@ impl RtNetlink {
         })
     }
 
-    fn request(
+    /// Sends one request and collects the replies (a dump or a single answer).
+    pub fn request(
         &mut self,
         message: RouteNetlinkMessage,
         dump: bool,

@@ -59,7 +59,7 @@ pub fn raise_memlock_if_needed() -> Result<MemlockRestore> {
         .map_err(|e| Error::os("cannot read RLIMIT_MEMLOCK", e.into()))?;
     setrlimit(Resource::RLIMIT_MEMLOCK, RLIM_INFINITY, RLIM_INFINITY).map_err(|e| Error::Bpf {
         what: "cannot raise RLIMIT_MEMLOCK",
-        reason: std::io::Error::from(e).to_string(),
+        reason: crate::error::os_text(&std::io::Error::from(e)),
         hint: "kernels before 5.11 charge BPF to it; run as root or raise it (ulimit -l unlimited)",
     })?;
     Ok(MemlockRestore(Some(old)))

@@ -1,5 +1,6 @@
 //! Project tasks: `cargo xtask <task>`. Everything CI and a newcomer need goes through here, so
 //! that a fresh Debian machine gets from clone to green with the two commands in README.md.
+mod install;
 mod setup;
 mod test;
 mod vm;
@@ -22,6 +23,8 @@ enum Task {
     Setup(setup::SetupArgs),
     /// Build the eBPF object (the same build vrfexec's build.rs runs).
     BuildEbpf,
+    /// Install vrfexec, its man pages and bash/zsh/fish completions under a prefix.
+    Install(install::InstallArgs),
     /// Everything CI runs: setup, fmt, clippy, unit/CLI/host tests, and the VM suite.
     Test(test::TestArgs),
     /// Show vrfexec on a built-in lab of two VRFs with the same addresses (in the VM).
@@ -35,6 +38,7 @@ fn main() -> ExitCode {
     let result = match cli.task {
         Task::Setup(args) => setup::run(&args),
         Task::BuildEbpf => build_ebpf(),
+        Task::Install(args) => install::run(&args),
         Task::Test(args) => test::run(&args),
         Task::Demo(args) => vm::demo(&args),
         Task::Vm(args) => vm::run(&args),

@@ -67,6 +67,14 @@ const SCENARIOS: &[Scenario] = &[
         "identify reports a running process's binding; move to default clears it",
         identify_and_move,
     ),
+    (
+        "route --dev agrees with ip route get ... oif, field by field",
+        route_matches_iproute2,
+    ),
+    (
+        "ping --dev replies only through the bound device; exit 0/1/2",
+        ping_by_device,
+    ),
 ];
 
 fn main() {
@@ -567,4 +575,105 @@ fn identify_and_move(lab: &Lab) -> Result<(), String> {
     let _ = sleeper.kill();
     let _ = sleeper.wait();
     result
+}
+
+/// A JSON string field's value in a flat JSON object (enough for ip -j and our output).
+fn json_field(json: &str, key: &str) -> Option<String> {
+    let at = json.find(&format!("\"{key}\":"))? + key.len() + 3;
+    let rest = json[at..].trim_start();
+    if let Some(quoted) = rest.strip_prefix('"') {
+        return quoted.split('"').next().map(str::to_owned);
+    }
+    rest.split([',', '}']).next().map(|v| v.trim().to_owned())
+}
+
+fn route_matches_iproute2(lab: &Lab) -> Result<(), String> {
+    for (dev, dst) in [("v1", "10.77.0.2"), ("v2", "10.77.0.2"), ("v2", "fd77::2")] {
+        let ours =
+            expect_ok(&lab.run_in_a(false, &[VRFEXEC, "route", "--dev", dev, dst, "--json"]))?;
+        let theirs =
+            expect_ok(&lab.run_in_a(false, &["ip", "-j", "route", "get", dst, "oif", dev]))?;
+        for key in ["dst", "dev", "prefsrc"] {
+            let (a, b) = (json_field(&ours, key), json_field(&theirs, key));
+            if a != b || a.is_none() {
+                return Err(format!(
+                    "{dst} via {dev}: {key} differs: vrfexec {a:?}, ip {b:?}\n{ours}\n{theirs}"
+                ));
+            }
+        }
+        let text = expect_ok(&lab.run_in_a(false, &[VRFEXEC, "route", "--dev", dev, dst]))?;
+        if !text.starts_with(&format!("{dst} dev {dev}")) {
+            return Err(format!("text output: {text:?}"));
+        }
+    }
+    // A device given as a VRF is refused (route: 125), a missing one too.
+    expect_failure(
+        &lab.run_in_a(false, &[VRFEXEC, "route", "v1", "10.77.0.2"]),
+        125,
+        "use --dev v1",
+    )?;
+    expect_failure(
+        &lab.run_in_a(false, &[VRFEXEC, "route", "--dev", "nope0", "10.77.0.2"]),
+        125,
+        "not found",
+    )?;
+    expect_failure(
+        &lab.run_in_a(false, &[VRFEXEC, "route", "-6", "--dev", "v1", "10.77.0.2"]),
+        125,
+        "-6",
+    )
+}
+
+fn ping_by_device(lab: &Lab) -> Result<(), String> {
+    let ping = |dev: &str, dst: &str| {
+        lab.run_in_a(
+            false,
+            &[
+                VRFEXEC, "ping", "--dev", dev, dst, "-c", "2", "-i", "0.2", "-W", "1",
+            ],
+        )
+    };
+    for dst in ["10.77.0.2", "fd77::2"] {
+        let out = expect_ok(&ping("v2", dst))?;
+        if !out.contains("2 packets transmitted, 2 received, 0% packet loss")
+            || !out.contains("icmp_seq=2")
+        {
+            return Err(format!("ping {dst} via v2:\n{out}"));
+        }
+    }
+    // Take p2's side down: through v2 nothing answers (exit 1), through v1 p1 still does.
+    lab::sh(&format!("ip -n {} link set e0 down", lab.peers[1]))?;
+    let out = ping("v2", "10.77.0.2");
+    if out.status.code() != Some(1)
+        || !text(&out).contains("2 packets transmitted, 0 received, 100% packet loss")
+    {
+        return Err(format!(
+            "ping via v2 with its peer down: exit {:?}\n{}",
+            out.status.code(),
+            text(&out)
+        ));
+    }
+    expect_ok(&ping("v1", "10.77.0.2")).map_err(|e| format!("ping via v1: {e}"))?;
+    // Errors exit 2, as iputils: a device given as a VRF, a bad count, an absurd size.
+    expect_failure(
+        &lab.run_in_a(false, &[VRFEXEC, "ping", "v1", "10.77.0.2"]),
+        2,
+        "use --dev v1",
+    )?;
+    expect_failure(
+        &lab.run_in_a(
+            false,
+            &[VRFEXEC, "ping", "--dev", "v1", "10.77.0.2", "-c", "0"],
+        ),
+        2,
+        "invalid -c",
+    )?;
+    expect_failure(
+        &lab.run_in_a(
+            false,
+            &[VRFEXEC, "ping", "--dev", "v1", "10.77.0.2", "-s", "99999"],
+        ),
+        2,
+        "invalid -s",
+    )
 }
