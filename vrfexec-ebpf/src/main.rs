@@ -16,7 +16,7 @@ use aya_ebpf::{macros::cgroup_sock, programs::SockContext};
 static IFINDEX: u32 = 0;
 
 #[cgroup_sock(sock_create)]
-pub fn vrfexec_sock_create(ctx: SockContext) -> i32 {
+pub fn vrfexec_bind(ctx: SockContext) -> i32 {
     // A volatile read keeps the compiler from folding the global into the constant 0.
     // SAFETY: IFINDEX is a plain u32 in .rodata; the loader fills it in before load.
     let ifindex = unsafe { core::ptr::read_volatile(&IFINDEX) };

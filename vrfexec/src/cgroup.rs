@@ -357,6 +357,23 @@ impl Drop for Placement {
     }
 }
 
+/// Whether the cgroup open at `dir` still exists (a removed cgroup's directory fd stays valid,
+/// but nothing can be looked up below it any more).
+pub fn is_live(dir: &OwnedFd) -> bool {
+    nix::sys::stat::fstatat(
+        Some(dir.as_raw_fd()),
+        CGROUP_PROCS,
+        nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
+    )
+    .is_ok()
+}
+
+/// Whether the cgroup at `dir` (a path) or any cgroup below it has processes.
+pub fn is_populated(dir: &Path) -> io::Result<bool> {
+    let events = fs::read_to_string(dir.join("cgroup.events"))?;
+    Ok(events.lines().any(|l| l.trim() == "populated 1"))
+}
+
 // fsopen(2)/fsconfig(2)/fsmount(2) constants from <linux/mount.h>; the libc crate has the
 // syscall numbers but not these.
 const FSOPEN_CLOEXEC: libc::c_uint = 0x0000_0001;

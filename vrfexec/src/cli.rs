@@ -27,7 +27,7 @@ must be mounted).";
 
 const AFTER_HELP: &str = "\
 The first word decides the form: if it is not a verb (exec, show, identify, pids, move, route,
-ping, help), it is the VRF. To run in a VRF named like a verb, use `vrfexec exec <VRF> ...`; for one
+ping, help), it is the VRF (gc is a verb too). To run in a VRF named like a verb, use `vrfexec exec <VRF> ...`; for one
 starting with '-', put `--` before it. The VRF `default` leaves any VRF the caller is in.
 
 Examples:
@@ -97,6 +97,17 @@ Examples:
   vrfexec ping mgmt 192.0.2.1 -c 3
   vrfexec ping mgmt 2001:db8::1 -c 5 -i 0.2 -W 1 -q";
 
+const GC_HELP: &str = "\
+vrfexec, like `ip vrf exec`, leaves a VRF's cgroup and its program in place after the command
+exits, so the next run only has to join it. gc removes every .../vrf/<NAME> cgroup (and the
+program on it) that holds no process and no child cgroup, then empty `vrf` and `<netns>-ns`
+levels. It never touches a cgroup with processes, nor one a run is setting up (they share a
+lock). Safe to run from a timer.
+
+Examples:
+  vrfexec gc
+  vrfexec gc --dry-run";
+
 const MOVE_HELP: &str = "\
 Moves a running process (all its threads) into a VRF, like Cumulus' `vrf task set`: the
 sockets it creates from now on are bound to the VRF. Sockets it already has keep their
@@ -150,6 +161,19 @@ pub enum Verb {
     /// Ping a destination from inside the VRF, without BPF or iputils
     #[command(after_help = PING_HELP)]
     Ping(PingArgs),
+    /// Remove VRF cgroups (and their programs) that no process uses
+    #[command(after_help = GC_HELP)]
+    Gc(GcArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct GcArgs {
+    /// Only list what would be removed (on stderr)
+    #[arg(short = 'n', long)]
+    pub dry_run: bool,
+    /// List what is removed (on stderr)
+    #[arg(short, long)]
+    pub verbose: bool,
 }
 
 #[derive(Args, Debug)]

@@ -9,6 +9,7 @@ pub mod cgroup;
 pub mod cli;
 pub mod error;
 pub mod exec;
+pub mod gc;
 pub mod generate;
 pub mod names;
 pub mod netlink;
@@ -47,6 +48,10 @@ pub fn run(argv: Vec<OsString>) -> Result<ExitCode> {
         }
         (None, Some(cli::Verb::Move(args))) => {
             procs::move_process(&args.pid, &args.vrf, &Log(args.verbose))?;
+            Vec::new()
+        }
+        (None, Some(cli::Verb::Gc(args))) => {
+            gc::run(args.dry_run, &Log(args.verbose || args.dry_run))?;
             Vec::new()
         }
         (None, Some(cli::Verb::Route(args))) => {

@@ -54,8 +54,32 @@ impl Subject {
     }
 }
 
+fn lock(dir: &std::os::fd::OwnedFd, placement: &cgroup::Placement, how: libc::c_int) -> Result<()> {
+    use std::os::fd::AsRawFd as _;
+    loop {
+        // SAFETY: flock on an fd we own; the lock goes away when the fd is closed.
+        if unsafe { libc::flock(dir.as_raw_fd(), how) } == 0 {
+            return Ok(());
+        }
+        let err = std::io::Error::last_os_error();
+        if err.kind() != std::io::ErrorKind::Interrupted {
+            return Err(Error::Cgroup {
+                what: "cannot lock cgroup",
+                path: placement.display().to_path_buf(),
+                source: err,
+                hint: "",
+            });
+        }
+    }
+}
+
 /// Creates the VRF cgroup for `subject`, attaches the program for `binding` (unless it is the
 /// default VRF) and moves the subject in. On failure, directories made here are removed.
+///
+/// The cgroup directory is locked (flock) from just after it is made until the subject has
+/// joined: concurrent runs on one VRF check and attach one at a time, and `vrfexec gc`, which
+/// takes the same lock, cannot remove the cgroup under a run. If gc removed it between mkdir
+/// and the lock, the directory is made again.
 pub fn place(subject: &Subject, binding: &Binding, log: &Log) -> Result<()> {
     let cgroup_path = cgroup::vrf_cgroup(
         &subject.cgroup,
@@ -63,20 +87,44 @@ pub fn place(subject: &Subject, binding: &Binding, log: &Log) -> Result<()> {
         binding.leaf.as_deref(),
     );
     let root = cgroup::CgroupRoot::open()?;
-    let placement = root.create(&cgroup_path)?;
+    let mut attempts = 0;
+    let (placement, dir) = loop {
+        let placement = root.create(&cgroup_path)?;
+        let dir = placement.open_dir()?;
+        lock(&dir, &placement, libc::LOCK_EX)?;
+        if cgroup::is_live(&dir) {
+            break (placement, dir);
+        }
+        attempts += 1;
+        if attempts == 3 {
+            return Err(Error::Cgroup {
+                what: "cannot keep cgroup",
+                path: placement.display().to_path_buf(),
+                source: std::io::Error::from_raw_os_error(libc::ENOENT),
+                hint: "it is removed as fast as it is made (a gc loop?)",
+            });
+        }
+    };
     log.step(format_args!("cgroup: {}", placement.display().display()));
     if binding.ifindex != 0 {
-        let memlock = privilege::raise_memlock_if_needed()?;
-        let mut program = bpf::load(binding.ifindex)?;
-        let dir = placement.open_dir()?;
-        program.attach_legacy(dir.as_fd())?;
-        memlock.restore();
-        log.step(format_args!(
-            "attached cgroup/sock_create (ifindex {})",
-            binding.ifindex
-        ));
+        if bpf::attached_ifindex(dir.as_fd()) == Some(binding.ifindex) {
+            log.step(format_args!(
+                "warm: vrfexec's program for ifindex {} is attached",
+                binding.ifindex
+            ));
+        } else {
+            let memlock = privilege::raise_memlock_if_needed()?;
+            let mut program = bpf::load(binding.ifindex)?;
+            program.attach_legacy(dir.as_fd())?;
+            memlock.restore();
+            log.step(format_args!(
+                "attached cgroup/sock_create (ifindex {})",
+                binding.ifindex
+            ));
+        }
     }
     placement.join(subject.pid)?;
     placement.keep();
+    drop(dir);
     Ok(())
 }

@@ -75,6 +75,22 @@ const SCENARIOS: &[Scenario] = &[
         "ping --dev replies only through the bound device; exit 0/1/2",
         ping_by_device,
     ),
+    (
+        "warm runs reuse the program; a re-created device gets a new one",
+        warm_and_recreated,
+    ),
+    (
+        "a foreign program on the cgroup is replaced, not trusted",
+        foreign_program_replaced,
+    ),
+    (
+        "40 concurrent cold and warm runs on two devices all bind right",
+        concurrent_runs,
+    ),
+    (
+        "gc removes idle vrf cgroups and leaves used ones alone",
+        gc_keeps_used_cgroups,
+    ),
 ];
 
 fn main() {
@@ -312,6 +328,11 @@ fn nesting_innermost_wins(lab: &Lab) -> Result<(), String> {
 
 /// BPF_PROG_QUERY: how many programs are attached directly to the cgroup at `dir`.
 fn attached_programs(dir: &Path) -> Result<u32, String> {
+    program_ids(dir).map(|ids| ids.len() as u32)
+}
+
+/// BPF_PROG_QUERY: the ids of the programs attached directly to the cgroup at `dir`.
+fn program_ids(dir: &Path) -> Result<Vec<u32>, String> {
     #[repr(C)]
     #[derive(Default)]
     struct QueryAttr {
@@ -325,9 +346,12 @@ fn attached_programs(dir: &Path) -> Result<u32, String> {
         prog_attach_flags: u64,
     }
     let cg = fs::File::open(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let mut ids = [0u32; 16];
     let mut attr = QueryAttr {
         target_fd: cg.as_raw_fd() as u32,
         attach_type: 2, // BPF_CGROUP_INET_SOCK_CREATE
+        prog_ids: ids.as_mut_ptr() as u64,
+        prog_cnt: ids.len() as u32,
         ..Default::default()
     };
     // SAFETY: attr is a valid BPF_PROG_QUERY prefix of union bpf_attr with a NULL id buffer,
@@ -347,7 +371,7 @@ fn attached_programs(dir: &Path) -> Result<u32, String> {
             std::io::Error::last_os_error()
         ));
     }
-    Ok(attr.prog_cnt)
+    Ok(ids[..attr.prog_cnt as usize].to_vec())
 }
 
 fn nothing_stacks_or_leaks(lab: &Lab) -> Result<(), String> {
@@ -676,4 +700,215 @@ fn ping_by_device(lab: &Lab) -> Result<(), String> {
         2,
         "invalid -s",
     )
+}
+
+fn warm_and_recreated(lab: &Lab) -> Result<(), String> {
+    let me = me();
+    let probe = || -> Result<(), String> {
+        all_bound(
+            &expect_ok(&lab.run_in_a(false, &[VRFEXEC, "--dev", "v1", &me, "probe", "self"]))?,
+            "v1",
+        )
+    };
+    probe()?;
+    let leaf = lab.vrf_cgroup(Some("v1"));
+    let first = program_ids(&leaf)?;
+    let out = lab.run_in_a(false, &[VRFEXEC, "-v", "--dev", "v1", "true"]);
+    if !String::from_utf8_lossy(&out.stderr).contains("warm:") {
+        return Err(format!(
+            "second run was not warm: {}",
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    probe()?;
+    if program_ids(&leaf)? != first {
+        return Err("a warm run replaced the program".into());
+    }
+    // Same name, new ifindex: the old program would bind to a dead index.
+    lab::sh(&format!(
+        "set -e; ip -n {a} link del v1; ip -n {a} link add v1 type veth peer name e0 netns {p}; \
+         ip -n {a} link set v1 up; ip -n {p} link set e0 up",
+        a = lab.a,
+        p = lab.peers[0]
+    ))?;
+    probe().map_err(|e| format!("after re-creating v1: {e}"))?;
+    let after = program_ids(&leaf)?;
+    if after == first || after.len() != 1 {
+        return Err(format!(
+            "program after re-creation: {after:?}, before: {first:?}"
+        ));
+    }
+    Ok(())
+}
+
+/// Loads a cgroup/sock_create program that only allows (r0 = 1; exit), with no name, as
+/// iproute2's is, and attaches it with flags 0 to `dir`.
+fn attach_foreign_program(dir: &Path) -> Result<(), String> {
+    #[repr(C)]
+    #[derive(Default)]
+    struct LoadAttr {
+        prog_type: u32,
+        insn_cnt: u32,
+        insns: u64,
+        license: u64,
+        log_level: u32,
+        log_size: u32,
+        log_buf: u64,
+        kern_version: u32,
+        prog_flags: u32,
+        prog_name: [u8; 16],
+        prog_ifindex: u32,
+        expected_attach_type: u32,
+    }
+    #[repr(C)]
+    struct AttachAttr {
+        target_fd: u32,
+        attach_bpf_fd: u32,
+        attach_type: u32,
+        attach_flags: u32,
+    }
+    // BPF_MOV64_IMM(R0, 1); BPF_EXIT_INSN()
+    let insns: [u64; 2] = [
+        u64::from_le_bytes([0xb7, 0, 0, 0, 1, 0, 0, 0]),
+        u64::from_le_bytes([0x95, 0, 0, 0, 0, 0, 0, 0]),
+    ];
+    let license = b"GPL\0";
+    let mut load = LoadAttr {
+        prog_type: 9, // BPF_PROG_TYPE_CGROUP_SOCK
+        insn_cnt: 2,
+        insns: insns.as_ptr() as u64,
+        license: license.as_ptr() as u64,
+        expected_attach_type: 2,
+        ..Default::default()
+    };
+    // SAFETY: a valid BPF_PROG_LOAD attr pointing to live instruction and license buffers.
+    let prog = unsafe {
+        libc::syscall(
+            libc::SYS_bpf,
+            5,
+            &mut load as *mut LoadAttr,
+            std::mem::size_of::<LoadAttr>(),
+        )
+    };
+    if prog < 0 {
+        return Err(format!(
+            "BPF_PROG_LOAD: {}",
+            std::io::Error::last_os_error()
+        ));
+    }
+    let cg = fs::File::open(dir).map_err(|e| e.to_string())?;
+    let mut attach = AttachAttr {
+        target_fd: cg.as_raw_fd() as u32,
+        attach_bpf_fd: prog as u32,
+        attach_type: 2,
+        attach_flags: 0,
+    };
+    // SAFETY: a valid BPF_PROG_ATTACH attr with open fds.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_bpf,
+            8,
+            &mut attach as *mut AttachAttr,
+            std::mem::size_of::<AttachAttr>(),
+        )
+    };
+    let err = std::io::Error::last_os_error();
+    // SAFETY: prog is the fd BPF_PROG_LOAD returned; the cgroup keeps the program.
+    unsafe { libc::close(prog as i32) };
+    if rc < 0 {
+        return Err(format!("BPF_PROG_ATTACH: {err}"));
+    }
+    Ok(())
+}
+
+fn foreign_program_replaced(lab: &Lab) -> Result<(), String> {
+    let me = me();
+    expect_ok(&lab.run_in_a(false, &[VRFEXEC, "--dev", "v2", "true"]))?;
+    let leaf = lab.vrf_cgroup(Some("v2"));
+    attach_foreign_program(&leaf)?;
+    // The foreign program binds nothing: a wrong warm path would leave sockets unbound.
+    all_bound(
+        &expect_ok(&lab.run_in_a(false, &[VRFEXEC, "--dev", "v2", &me, "probe", "self"]))?,
+        "v2",
+    )?;
+    let ids = program_ids(&leaf)?;
+    if ids.len() != 1 {
+        return Err(format!("programs on the cgroup: {ids:?}"));
+    }
+    Ok(())
+}
+
+fn concurrent_runs(lab: &Lab) -> Result<(), String> {
+    let me = me();
+    // Half the runs start cold (fresh cgroups), the rest find the program attached.
+    let children: Vec<(String, std::process::Child)> = (0..40)
+        .map(|i| {
+            let dev = if i % 2 == 0 { "v1" } else { "v2" }.to_owned();
+            let child = lab
+                .command(&[
+                    "ip", "netns", "exec", &lab.a, VRFEXEC, "--dev", &dev, &me, "probe", "self",
+                ])
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn();
+            child.map(|c| (dev, c)).map_err(|e| e.to_string())
+        })
+        .collect::<Result<_, _>>()?;
+    for (dev, child) in children {
+        let out = child.wait_with_output().map_err(|e| e.to_string())?;
+        all_bound(&expect_ok(&out)?, &dev)?;
+    }
+    for dev in ["v1", "v2"] {
+        let count = attached_programs(&lab.vrf_cgroup(Some(dev)))?;
+        if count != 1 {
+            return Err(format!(
+                "{count} programs on {dev}'s cgroup after 40 concurrent runs"
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn gc_keeps_used_cgroups(lab: &Lab) -> Result<(), String> {
+    expect_ok(&lab.run_in_a(false, &[VRFEXEC, "--dev", "v1", "true"]))?;
+    let mut sleeper = lab
+        .command(&[
+            "ip", "netns", "exec", &lab.a, VRFEXEC, "--dev", "v2", "sleep", "30",
+        ])
+        .spawn()
+        .map_err(|e| e.to_string())?;
+    let result = (|| {
+        let busy = lab.vrf_cgroup(Some("v2"));
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while fs::read_to_string(busy.join("cgroup.procs"))
+            .map(|p| p.trim().is_empty())
+            .unwrap_or(true)
+        {
+            if Instant::now() > deadline {
+                return Err("the sleeper never joined its cgroup".to_owned());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let idle = lab.vrf_cgroup(Some("v1"));
+        let dry = lab.run_in_a(false, &[VRFEXEC, "gc", "--dry-run"]);
+        expect_ok(&dry)?;
+        if !idle.exists() || !String::from_utf8_lossy(&dry.stderr).contains("would remove") {
+            return Err(format!("dry run: {}", String::from_utf8_lossy(&dry.stderr)));
+        }
+        expect_ok(&lab.run_in_a(true, &[VRFEXEC, "gc"]))?;
+        if idle.exists() {
+            return Err(format!("{} survived gc", idle.display()));
+        }
+        if !busy.exists() || attached_programs(&busy)? != 1 {
+            return Err("gc touched the cgroup in use".into());
+        }
+        // The next run on v1 works again (cold).
+        all_bound(
+            &expect_ok(&lab.run_in_a(false, &[VRFEXEC, "--dev", "v1", &me(), "probe", "self"]))?,
+            "v1",
+        )
+    })();
+    let _ = sleeper.kill();
+    let _ = sleeper.wait();
+    result
 }
