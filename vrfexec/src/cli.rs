@@ -27,7 +27,7 @@ must be mounted).";
 
 const AFTER_HELP: &str = "\
 The first word decides the form: if it is not a verb (exec, show, identify, pids, move, route,
-ping, help), it is the VRF (gc is a verb too). To run in a VRF named like a verb, use `vrfexec exec <VRF> ...`; for one
+ping, help), it is the VRF (gc and check are verbs too). To run in a VRF named like a verb, use `vrfexec exec <VRF> ...`; for one
 starting with '-', put `--` before it. The VRF `default` leaves any VRF the caller is in.
 
 Examples:
@@ -97,6 +97,29 @@ Examples:
   vrfexec ping mgmt 192.0.2.1 -c 3
   vrfexec ping mgmt 2001:db8::1 -c 5 -i 0.2 -W 1 -q";
 
+const CHECK_HELP: &str = "\
+Looks for what makes VRF setups leak or break, and says for each finding how severe it is,
+the evidence, why it matters and the exact fix:
+  l3mdev-rule-missing       no l3mdev rule (IPv4/IPv6): VRF tables are never used
+  local-rule-before-l3mdev  `lookup local` before the l3mdev rule: default-VRF addresses
+                            answer from inside VRFs
+  no-unreachable-default    a VRF table without a default route and no `l3mdev unreachable`
+                            rule: lookups fall through to main and traffic leaks
+  vrf-down, vrf-without-members, shared-table
+  dns-unreachable           a resolv.conf server the VRF cannot reach (127.0.0.53 ...)
+  l3mdev-accept-off         (info) default-VRF services do not answer in VRFs
+Exit status: 0 clean (info alone is clean), 1 findings, 125 error.
+
+--fix applies the rule changes for IPv4 and IPv6 in a safe order (the local rule is added at
+32765 before the one at 0 is deleted; an `l3mdev unreachable` rule at 2000 stops leaks for
+every VRF), prints each as an ip command, rolls back on failure, and checks again. A second
+--fix changes nothing. --dry-run only prints the commands.
+
+Examples:
+  vrfexec check
+  vrfexec check mgmt --json
+  vrfexec check --fix --dry-run";
+
 const GC_HELP: &str = "\
 vrfexec, like `ip vrf exec`, leaves a VRF's cgroup and its program in place after the command
 exits, so the next run only has to join it. gc removes every .../vrf/<NAME> cgroup (and the
@@ -164,6 +187,25 @@ pub enum Verb {
     /// Remove VRF cgroups (and their programs) that no process uses
     #[command(after_help = GC_HELP)]
     Gc(GcArgs),
+    /// Find VRF leaks and traps (rule order, unreachable defaults, DNS, ...); --fix them
+    #[command(after_help = CHECK_HELP)]
+    Check(CheckArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct CheckArgs {
+    /// Only these VRFs (the rule checks always cover all)
+    #[arg(value_name = "VRF")]
+    pub vrfs: Vec<OsString>,
+    /// Print JSON
+    #[arg(short, long)]
+    pub json: bool,
+    /// Apply the rule fixes (as the printed ip commands), then check again
+    #[arg(long)]
+    pub fix: bool,
+    /// With --fix: only print the commands
+    #[arg(long, requires = "fix")]
+    pub dry_run: bool,
 }
 
 #[derive(Args, Debug)]

@@ -6,6 +6,7 @@
 //! load and attach the program, and exec. A failure after the cgroup was created removes it.
 pub mod bpf;
 pub mod cgroup;
+pub mod check;
 pub mod cli;
 pub mod error;
 pub mod exec;
@@ -50,6 +51,7 @@ pub fn run(argv: Vec<OsString>) -> Result<ExitCode> {
             procs::move_process(&args.pid, &args.vrf, &Log(args.verbose))?;
             Vec::new()
         }
+        (None, Some(cli::Verb::Check(args))) => return check_verb(&args),
         (None, Some(cli::Verb::Gc(args))) => {
             gc::run(args.dry_run, &Log(args.verbose || args.dry_run))?;
             Vec::new()
@@ -88,6 +90,62 @@ pub fn run(argv: Vec<OsString>) -> Result<ExitCode> {
         (None, None) => return Err(Error::Usage("no verb given".into())),
     };
     write_stdout(&output).map(|()| ExitCode::SUCCESS)
+}
+
+/// `check [VRF...] [--json] [--fix [--dry-run]]`: exit 0 clean, 1 findings remain.
+fn check_verb(args: &cli::CheckArgs) -> Result<ExitCode> {
+    let only = args
+        .vrfs
+        .iter()
+        .map(|v| names::validate("VRF", v))
+        .collect::<Result<Vec<_>>>()?;
+    let mut snapshot = check::collect::snapshot()?;
+    for name in &only {
+        match snapshot.links.iter().find(|l| &l.name == name) {
+            Some(link) if link.is_vrf() => {}
+            Some(link) => {
+                return Err(Error::NotAVrf {
+                    name: name.clone(),
+                    kind: link.describe_kind(),
+                })
+            }
+            None => return Err(Error::VrfNotFound(name.clone())),
+        }
+    }
+    let mut applied = Vec::new();
+    if args.fix {
+        let ops = check::fix::plan(&snapshot, &only);
+        let mut commands = Vec::new();
+        check::fix::apply(&ops, args.dry_run, &mut commands)?;
+        applied = String::from_utf8_lossy(&commands)
+            .lines()
+            .map(str::to_owned)
+            .collect();
+        if args.dry_run {
+            let text = if args.json {
+                serde_json::json!({ "would_run": applied }).to_string() + "\n"
+            } else {
+                applied.iter().map(|c| format!("{c}\n")).collect()
+            };
+            return write_stdout(text.as_bytes()).map(|()| ExitCode::SUCCESS);
+        }
+        snapshot = check::collect::snapshot()?;
+    }
+    let findings = check::analyze(&snapshot, &only);
+    let text = if args.json {
+        let value = serde_json::json!({ "findings": findings, "applied": applied });
+        value.to_string() + "\n"
+    } else {
+        let mut text: String = applied.iter().map(|c| format!("applied: {c}\n")).collect();
+        text.push_str(&check::render_text(&findings, check::vrfs(&snapshot).len()));
+        text
+    };
+    write_stdout(text.as_bytes())?;
+    Ok(if check::has_problems(&findings) {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 fn write_stdout(output: &[u8]) -> Result<()> {

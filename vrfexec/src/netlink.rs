@@ -81,16 +81,31 @@ impl RtNetlink {
         })
     }
 
+    /// Asks the kernel to apply dump filters strictly (Linux 4.20): a route dump with RTA_TABLE
+    /// then returns only that table. Returns whether it is on.
+    pub fn set_strict(&self) -> bool {
+        self.socket.set_netlink_get_strict_chk(true).is_ok()
+    }
+
     /// Sends one request and collects the replies (a dump or a single answer).
     pub fn request(
         &mut self,
         message: RouteNetlinkMessage,
         dump: bool,
     ) -> io::Result<Vec<RouteNetlinkMessage>> {
+        // A dump ends with NLMSG_DONE; a single request with the ack asked for here.
+        self.request_with_flags(message, if dump { NLM_F_DUMP } else { NLM_F_ACK })
+    }
+
+    /// Sends one request with NLM_F_REQUEST and `flags` (NLM_F_CREATE, NLM_F_EXCL, ...).
+    pub fn request_with_flags(
+        &mut self,
+        message: RouteNetlinkMessage,
+        flags: u16,
+    ) -> io::Result<Vec<RouteNetlinkMessage>> {
         self.sequence = self.sequence.wrapping_add(1);
         let mut packet = NetlinkMessage::new(NetlinkHeader::default(), message.into());
-        // A dump ends with NLMSG_DONE; a single request with the ack asked for here.
-        packet.header.flags = NLM_F_REQUEST | if dump { NLM_F_DUMP } else { NLM_F_ACK };
+        packet.header.flags = NLM_F_REQUEST | flags;
         packet.header.sequence_number = self.sequence;
         packet.finalize();
         let mut buf = vec![0; packet.buffer_len()];

@@ -1,0 +1,216 @@
+//! `vrfexec check --fix`: the seed article's rule changes, for IPv4 and IPv6, in an order that
+//! never leaves a gap: the `local` rule is added at 32765 before the one at pref 0 is deleted,
+//! so no lookup ever misses the local table; a missing l3mdev rule is added back; VRF lookups
+//! that find nothing are stopped by an `l3mdev unreachable` rule (one rule covers every VRF).
+//! Each change is printed as the equivalent `ip` command. A failure part-way undoes the
+//! changes already made, in reverse order. Run again, it finds nothing to do.
+use netlink_packet_core::{NLM_F_ACK, NLM_F_CREATE, NLM_F_EXCL};
+use netlink_packet_route::{
+    rule::{RuleAction as NlRuleAction, RuleAttribute, RuleMessage},
+    AddressFamily, RouteNetlinkMessage,
+};
+
+use super::{
+    has_l3mdev_unreachable, l3mdev_rule, vrfs, Family, RuleAction, Snapshot, L3MDEV_RULE_PREF,
+    L3MDEV_UNREACHABLE_PREF, LOCAL_RULE_PREF, RT_TABLE_LOCAL,
+};
+use crate::{
+    error::{Error, Result},
+    netlink::RtNetlink,
+};
+
+/// One rule change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Op {
+    Add(RuleSpec),
+    Del(RuleSpec),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RuleSpec {
+    pub family: Family,
+    pub pref: u32,
+    /// `lookup local` (table 255), `lookup [l3mdev-table]`, or `l3mdev unreachable`.
+    pub kind: SpecKind,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SpecKind {
+    Local,
+    L3mdev,
+    L3mdevUnreachable,
+}
+
+impl Op {
+    pub fn ip_command(&self) -> String {
+        let (verb, spec) = match self {
+            Op::Add(spec) => ("add", spec),
+            Op::Del(spec) => ("del", spec),
+        };
+        let what = match spec.kind {
+            SpecKind::Local => "table local",
+            SpecKind::L3mdev => "l3mdev",
+            SpecKind::L3mdevUnreachable => "l3mdev unreachable",
+        };
+        format!(
+            "ip {} rule {verb} pref {} {what}",
+            spec.family.flag(),
+            spec.pref
+        )
+    }
+
+    fn inverse(&self) -> Op {
+        match self {
+            Op::Add(spec) => Op::Del(spec.clone()),
+            Op::Del(spec) => Op::Add(spec.clone()),
+        }
+    }
+}
+
+/// The changes that make `snapshot` clean of the rule findings, in a safe order.
+pub fn plan(snapshot: &Snapshot, only: &[String]) -> Vec<Op> {
+    let mut ops = Vec::new();
+    let selected: Vec<_> = vrfs(snapshot)
+        .into_iter()
+        .filter(|v| only.is_empty() || only.contains(&v.name))
+        .collect();
+    if vrfs(snapshot).is_empty() {
+        return ops;
+    }
+    for family in Family::ALL {
+        let l3mdev_pref = match l3mdev_rule(snapshot, family) {
+            Some(rule) => rule.pref,
+            None => {
+                ops.push(Op::Add(RuleSpec {
+                    family,
+                    pref: L3MDEV_RULE_PREF,
+                    kind: SpecKind::L3mdev,
+                }));
+                L3MDEV_RULE_PREF
+            }
+        };
+        let early_locals: Vec<u32> = snapshot
+            .rules
+            .iter()
+            .filter(|r| {
+                r.family == family
+                    && r.matches_all
+                    && r.action == RuleAction::Lookup
+                    && r.table == RT_TABLE_LOCAL
+                    && r.pref < l3mdev_pref
+            })
+            .map(|r| r.pref)
+            .collect();
+        if !early_locals.is_empty() {
+            let late_local = snapshot.rules.iter().any(|r| {
+                r.family == family
+                    && r.matches_all
+                    && r.table == RT_TABLE_LOCAL
+                    && r.action == RuleAction::Lookup
+                    && r.pref > l3mdev_pref
+            });
+            if !late_local {
+                ops.push(Op::Add(RuleSpec {
+                    family,
+                    pref: LOCAL_RULE_PREF,
+                    kind: SpecKind::Local,
+                }));
+            }
+            for pref in early_locals {
+                ops.push(Op::Del(RuleSpec {
+                    family,
+                    pref,
+                    kind: SpecKind::Local,
+                }));
+            }
+        }
+        let leaking = selected.iter().any(|v| {
+            !snapshot
+                .default_routes
+                .contains(&(family, v.vrf_table.unwrap_or(0)))
+        });
+        if leaking && !has_l3mdev_unreachable(snapshot, family) {
+            let pref = L3MDEV_UNREACHABLE_PREF.max(l3mdev_pref + 1);
+            ops.push(Op::Add(RuleSpec {
+                family,
+                pref,
+                kind: SpecKind::L3mdevUnreachable,
+            }));
+        }
+    }
+    ops
+}
+
+fn message(spec: &RuleSpec) -> RuleMessage {
+    let mut message = RuleMessage::default();
+    message.header.family = match spec.family {
+        Family::V4 => AddressFamily::Inet,
+        Family::V6 => AddressFamily::Inet6,
+    };
+    message.attributes.push(RuleAttribute::Priority(spec.pref));
+    match spec.kind {
+        SpecKind::Local => {
+            message.header.action = NlRuleAction::ToTable;
+            message.header.table = RT_TABLE_LOCAL as u8;
+            message
+                .attributes
+                .push(RuleAttribute::Table(RT_TABLE_LOCAL));
+        }
+        SpecKind::L3mdev => {
+            message.header.action = NlRuleAction::ToTable;
+            message.attributes.push(RuleAttribute::L3MDev(true));
+        }
+        SpecKind::L3mdevUnreachable => {
+            message.header.action = NlRuleAction::Unreachable;
+            message.attributes.push(RuleAttribute::L3MDev(true));
+        }
+    }
+    message
+}
+
+fn execute(netlink: &mut RtNetlink, op: &Op) -> std::io::Result<()> {
+    let request = match op {
+        Op::Add(spec) => (
+            RouteNetlinkMessage::NewRule(message(spec)),
+            NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL,
+        ),
+        Op::Del(spec) => (RouteNetlinkMessage::DelRule(message(spec)), NLM_F_ACK),
+    };
+    netlink.request_with_flags(request.0, request.1).map(|_| ())
+}
+
+/// Applies `ops` in order, printing each as an ip command (on `out`); on failure undoes what
+/// was applied, newest first, and reports both.
+pub fn apply(ops: &[Op], dry_run: bool, out: &mut dyn std::io::Write) -> Result<()> {
+    for op in ops {
+        let _ = writeln!(out, "{}", op.ip_command());
+    }
+    if dry_run || ops.is_empty() {
+        return Ok(());
+    }
+    let mut netlink = RtNetlink::new().map_err(|source| Error::Netlink {
+        what: "cannot open a netlink socket",
+        source,
+    })?;
+    let mut done: Vec<&Op> = Vec::new();
+    for op in ops {
+        if let Err(err) = execute(&mut netlink, op) {
+            let mut undone = 0;
+            for applied in done.iter().rev() {
+                if execute(&mut netlink, &applied.inverse()).is_ok() {
+                    undone += 1;
+                }
+            }
+            return Err(Error::Os {
+                what: format!(
+                    "`{}` failed; {undone} of {} change(s) rolled back",
+                    op.ip_command(),
+                    done.len()
+                ),
+                source: err,
+            });
+        }
+        done.push(op);
+    }
+    Ok(())
+}

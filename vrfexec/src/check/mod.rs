@@ -1,0 +1,358 @@
+//! `vrfexec check`: the VRF leaks and traps the seed articles and the kernel's vrf.rst warn
+//! about, found from what the kernel reports, each with evidence, why it matters and the exact
+//! fix; `--fix` applies the rule changes safely (fix.rs).
+//!
+//! The analysis is a pure function of a [`Snapshot`] (collect.rs gathers one over netlink, /proc
+//! and resolv.conf), so every finding is unit-tested without a VRF-capable kernel.
+pub mod collect;
+pub mod fix;
+
+use std::{collections::BTreeMap, fmt::Write as _, net::IpAddr};
+
+use serde::Serialize;
+
+use crate::{netlink::Link, route::RouteAnswer};
+
+pub const RT_TABLE_LOCAL: u32 = 255;
+/// The metric vrf.rst suggests for an unreachable default: below every real route.
+pub const UNREACHABLE_METRIC: u32 = 4_278_198_272;
+/// Where the seed article moves the `local` rule, just above main (32766).
+pub const LOCAL_RULE_PREF: u32 = 32765;
+/// The kernel's own l3mdev rule preference.
+pub const L3MDEV_RULE_PREF: u32 = 1000;
+/// Where the seed article puts the `l3mdev unreachable` rule.
+pub const L3MDEV_UNREACHABLE_PREF: u32 = 2000;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub enum Family {
+    #[serde(rename = "ipv4")]
+    V4,
+    #[serde(rename = "ipv6")]
+    V6,
+}
+
+impl Family {
+    pub const ALL: [Family; 2] = [Family::V4, Family::V6];
+
+    pub fn flag(self) -> &'static str {
+        match self {
+            Family::V4 => "-4",
+            Family::V6 => "-6",
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Family::V4 => "IPv4",
+            Family::V6 => "IPv6",
+        }
+    }
+}
+
+/// What a FIB rule does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RuleAction {
+    Lookup,
+    Unreachable,
+    Other,
+}
+
+/// A FIB rule, reduced to what the checks look at.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rule {
+    pub family: Family,
+    pub pref: u32,
+    pub table: u32,
+    pub l3mdev: bool,
+    pub action: RuleAction,
+    /// No selector (from/to/iif/oif/fwmark/...): it applies to every packet.
+    pub matches_all: bool,
+}
+
+/// Everything the checks need, gathered once.
+#[derive(Debug, Clone, Default)]
+pub struct Snapshot {
+    pub links: Vec<Link>,
+    pub rules: Vec<Rule>,
+    /// (family, table) pairs whose table has a default route of any type.
+    pub default_routes: Vec<(Family, u32)>,
+    pub tcp_l3mdev_accept: Option<bool>,
+    pub udp_l3mdev_accept: Option<bool>,
+    pub nameservers: Vec<IpAddr>,
+    /// Route lookups of each nameserver from each VRF: (vrf, nameserver) -> answer.
+    pub dns_routes: BTreeMap<(String, IpAddr), RouteAnswer>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Info,
+    Warning,
+    Error,
+}
+
+impl Severity {
+    fn word(self) -> &'static str {
+        match self {
+            Severity::Info => "info",
+            Severity::Warning => "warning",
+            Severity::Error => "error",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Finding {
+    pub id: &'static str,
+    pub severity: Severity,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub vrf: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub family: Option<Family>,
+    pub evidence: String,
+    pub why: String,
+    /// The exact commands that fix it (empty when the fix is a decision, not a command).
+    pub fix: Vec<String>,
+}
+
+fn plain_rules(snapshot: &Snapshot, family: Family) -> impl Iterator<Item = &Rule> {
+    snapshot
+        .rules
+        .iter()
+        .filter(move |r| r.family == family && r.matches_all)
+}
+
+/// The l3mdev lookup rule of a family, if any.
+pub fn l3mdev_rule(snapshot: &Snapshot, family: Family) -> Option<&Rule> {
+    plain_rules(snapshot, family).find(|r| r.l3mdev && r.action == RuleAction::Lookup)
+}
+
+/// `local` lookup rules that come before the l3mdev rule.
+pub fn local_before_l3mdev(snapshot: &Snapshot, family: Family) -> Vec<&Rule> {
+    let Some(l3mdev) = l3mdev_rule(snapshot, family) else {
+        return Vec::new();
+    };
+    plain_rules(snapshot, family)
+        .filter(|r| {
+            r.action == RuleAction::Lookup && r.table == RT_TABLE_LOCAL && r.pref < l3mdev.pref
+        })
+        .collect()
+}
+
+/// Whether VRF lookups that find nothing stop (an `l3mdev unreachable` rule after the l3mdev
+/// rule) instead of falling through to the rules after it.
+pub fn has_l3mdev_unreachable(snapshot: &Snapshot, family: Family) -> bool {
+    let after = l3mdev_rule(snapshot, family).map(|r| r.pref).unwrap_or(0);
+    plain_rules(snapshot, family)
+        .any(|r| r.l3mdev && r.action == RuleAction::Unreachable && r.pref >= after)
+}
+
+pub fn vrfs(snapshot: &Snapshot) -> Vec<&Link> {
+    snapshot.links.iter().filter(|l| l.is_vrf()).collect()
+}
+
+/// All findings, most severe first. `only` limits the per-VRF checks to these VRFs.
+pub fn analyze(snapshot: &Snapshot, only: &[String]) -> Vec<Finding> {
+    let all_vrfs = vrfs(snapshot);
+    let mut findings = Vec::new();
+    if all_vrfs.is_empty() {
+        return findings;
+    }
+    let selected: Vec<&Link> = all_vrfs
+        .iter()
+        .copied()
+        .filter(|v| only.is_empty() || only.contains(&v.name))
+        .collect();
+
+    for family in Family::ALL {
+        let f = family.flag();
+        match l3mdev_rule(snapshot, family) {
+            None => findings.push(Finding {
+                id: "l3mdev-rule-missing",
+                severity: Severity::Error,
+                vrf: None,
+                family: Some(family),
+                evidence: format!("no `l3mdev` lookup rule in `ip {f} rule`"),
+                why: "without it no lookup ever uses a VRF's table: traffic from VRF sockets is routed by the main table".into(),
+                fix: vec![format!("ip {f} rule add pref {L3MDEV_RULE_PREF} l3mdev")],
+            }),
+            Some(l3mdev) => {
+                for local in local_before_l3mdev(snapshot, family) {
+                    findings.push(Finding {
+                        id: "local-rule-before-l3mdev",
+                        severity: Severity::Warning,
+                        vrf: None,
+                        family: Some(family),
+                        evidence: format!("`{}: lookup local` comes before `{}: lookup [l3mdev-table]`", local.pref, l3mdev.pref),
+                        why: "addresses of the default VRF are found in the local table before any VRF table, so from inside a VRF they answer locally instead of being routed through the VRF".into(),
+                        fix: vec![
+                            format!("ip {f} rule add pref {LOCAL_RULE_PREF} table local"),
+                            format!("ip {f} rule del pref {} table local", local.pref),
+                        ],
+                    });
+                }
+            }
+        }
+    }
+
+    for vrf in &selected {
+        let table = vrf.vrf_table.unwrap_or(0);
+        for family in Family::ALL {
+            let covered = snapshot.default_routes.contains(&(family, table))
+                || has_l3mdev_unreachable(snapshot, family);
+            if !covered {
+                let f = family.flag();
+                findings.push(Finding {
+                    id: "no-unreachable-default",
+                    severity: Severity::Error,
+                    vrf: Some(vrf.name.clone()),
+                    family: Some(family),
+                    evidence: format!("table {table} has no {} default route and there is no `l3mdev unreachable` rule", family.name()),
+                    why: "a lookup that finds nothing in the VRF's table falls through to the next rules (main): traffic meant for the VRF leaks out of it".into(),
+                    fix: vec![
+                        format!("ip {f} rule add pref {L3MDEV_UNREACHABLE_PREF} l3mdev unreachable"),
+                        format!("# or, for this VRF only: ip {f} route add unreachable default metric {UNREACHABLE_METRIC} vrf {}", vrf.name),
+                    ],
+                });
+            }
+        }
+        if !vrf.admin_up || vrf.oper_state == "DOWN" {
+            findings.push(Finding {
+                id: "vrf-down",
+                severity: Severity::Error,
+                vrf: Some(vrf.name.clone()),
+                family: None,
+                evidence: format!(
+                    "{} is {}",
+                    vrf.name,
+                    if vrf.admin_up {
+                        "operationally down"
+                    } else {
+                        "administratively down"
+                    }
+                ),
+                why: "a VRF device that is down drops all traffic of its VRF".into(),
+                fix: vec![format!("ip link set dev {} up", vrf.name)],
+            });
+        }
+        let members = snapshot
+            .links
+            .iter()
+            .filter(|l| l.master == Some(vrf.index))
+            .count();
+        if members == 0 {
+            findings.push(Finding {
+                id: "vrf-without-members",
+                severity: Severity::Warning,
+                vrf: Some(vrf.name.clone()),
+                family: None,
+                evidence: format!("no interface has {} as its master", vrf.name),
+                why: "a VRF without interfaces can only reach what is leaked into its table".into(),
+                fix: vec![format!("ip link set dev <IFACE> master {}", vrf.name)],
+            });
+        }
+        for other in all_vrfs
+            .iter()
+            .filter(|o| o.index != vrf.index && o.vrf_table == vrf.vrf_table)
+        {
+            findings.push(Finding {
+                id: "shared-table",
+                severity: Severity::Error,
+                vrf: Some(vrf.name.clone()),
+                family: None,
+                evidence: format!("{} and {} both use table {table}", vrf.name, other.name),
+                why: "two VRFs on one table are one routing domain: neither is separated from the other".into(),
+                fix: vec![format!("give one of them its own table (ip link del {0}; ip link add {0} type vrf table <N>)", other.name)],
+            });
+        }
+        for ns in &snapshot.nameservers {
+            let route = snapshot.dns_routes.get(&(vrf.name.clone(), *ns));
+            let unreachable = route.map(|r| !r.is_reachable()).unwrap_or(false);
+            if ns.is_loopback() || unreachable {
+                let evidence = if ns.is_loopback() {
+                    format!("resolv.conf names {ns}, a loopback resolver of the default VRF")
+                } else {
+                    format!(
+                        "resolv.conf names {ns}; `vrfexec route {} {ns}` says {}",
+                        vrf.name,
+                        route.map(|r| r.kind.as_str()).unwrap_or("?")
+                    )
+                };
+                findings.push(Finding {
+                    id: "dns-unreachable",
+                    severity: Severity::Warning,
+                    vrf: Some(vrf.name.clone()),
+                    family: None,
+                    evidence,
+                    why: "programs run in the VRF cannot resolve names through this server (systemd-resolved's 127.0.0.53 is the classic case): apt, curl and ssh fail on names while addresses work".into(),
+                    fix: vec![],
+                });
+            }
+        }
+    }
+
+    for (name, value) in [
+        ("tcp_l3mdev_accept", snapshot.tcp_l3mdev_accept),
+        ("udp_l3mdev_accept", snapshot.udp_l3mdev_accept),
+    ] {
+        if value == Some(false) {
+            findings.push(Finding {
+                id: "l3mdev-accept-off",
+                severity: Severity::Info,
+                vrf: None,
+                family: None,
+                evidence: format!("net.ipv4.{name} = 0"),
+                why: "services listening in the default VRF (sshd, nginx, ...) do not accept connections that arrive through a VRF; that is right for strict separation, and wrong if such a service is meant to answer in the VRFs too".into(),
+                fix: vec![format!("sysctl -w net.ipv4.{name}=1   # only if default-VRF services should answer in VRFs")],
+            });
+        }
+    }
+    findings.sort_by_key(|f| std::cmp::Reverse(f.severity));
+    findings
+}
+
+/// Whether the findings make `check` exit 1 (info alone does not).
+pub fn has_problems(findings: &[Finding]) -> bool {
+    findings.iter().any(|f| f.severity > Severity::Info)
+}
+
+pub fn render_text(findings: &[Finding], vrf_count: usize) -> String {
+    if vrf_count == 0 {
+        return "No VRF has been configured; nothing to check\n".into();
+    }
+    if findings.is_empty() {
+        return format!("OK: {vrf_count} VRF(s), no findings\n");
+    }
+    let mut out = String::new();
+    for f in findings {
+        let scope = match (&f.vrf, f.family) {
+            (Some(v), Some(fam)) => format!(" [{v}, {}]", fam.name()),
+            (Some(v), None) => format!(" [{v}]"),
+            (None, Some(fam)) => format!(" [{}]", fam.name()),
+            (None, None) => String::new(),
+        };
+        let _ = writeln!(
+            out,
+            "{}: {}{scope}: {}",
+            f.severity.word(),
+            f.id,
+            f.evidence
+        );
+        let _ = writeln!(out, "  why: {}", f.why);
+        for cmd in &f.fix {
+            let _ = writeln!(out, "  fix: {cmd}");
+        }
+    }
+    let count = |s| findings.iter().filter(|f| f.severity == s).count();
+    let _ = writeln!(
+        out,
+        "{} error(s), {} warning(s), {} info",
+        count(Severity::Error),
+        count(Severity::Warning),
+        count(Severity::Info)
+    );
+    out
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,271 @@
+use super::{fix::*, *};
+use crate::netlink::Link;
+
+fn link(
+    index: u32,
+    name: &str,
+    kind: Option<&str>,
+    table: Option<u32>,
+    master: Option<u32>,
+) -> Link {
+    Link {
+        index,
+        name: name.into(),
+        kind: kind.map(Into::into),
+        vrf_table: table,
+        master,
+        admin_up: true,
+        oper_state: "UP".into(),
+    }
+}
+
+fn rule(family: Family, pref: u32, table: u32, l3mdev: bool, action: RuleAction) -> Rule {
+    Rule {
+        family,
+        pref,
+        table,
+        l3mdev,
+        action,
+        matches_all: true,
+    }
+}
+
+/// The kernel's defaults after creating a VRF: local at 0, l3mdev at 1000, main, default.
+fn stock_rules() -> Vec<Rule> {
+    let mut rules = Vec::new();
+    for family in Family::ALL {
+        rules.push(rule(family, 0, 255, false, RuleAction::Lookup));
+        rules.push(rule(family, 1000, 0, true, RuleAction::Lookup));
+        rules.push(rule(family, 32766, 254, false, RuleAction::Lookup));
+    }
+    rules
+}
+
+/// Two VRFs with members, on a stock kernel: the seed's starting point.
+fn stock() -> Snapshot {
+    Snapshot {
+        links: vec![
+            link(1, "lo", None, None, None),
+            link(5, "red", Some("vrf"), Some(10), None),
+            link(6, "blue", Some("vrf"), Some(20), None),
+            link(7, "vred", Some("veth"), None, Some(5)),
+            link(8, "vblue", Some("veth"), None, Some(6)),
+        ],
+        rules: stock_rules(),
+        tcp_l3mdev_accept: Some(false),
+        udp_l3mdev_accept: Some(false),
+        ..Default::default()
+    }
+}
+
+fn ids(findings: &[Finding]) -> Vec<&'static str> {
+    findings.iter().map(|f| f.id).collect()
+}
+
+/// What `plan` leaves: the snapshot after its ops, for idempotence checks.
+fn applied(mut snapshot: Snapshot, ops: &[Op]) -> Snapshot {
+    for op in ops {
+        match op {
+            Op::Add(spec) => snapshot.rules.push(Rule {
+                family: spec.family,
+                pref: spec.pref,
+                table: if spec.kind == SpecKind::Local { 255 } else { 0 },
+                l3mdev: spec.kind != SpecKind::Local,
+                action: if spec.kind == SpecKind::L3mdevUnreachable {
+                    RuleAction::Unreachable
+                } else {
+                    RuleAction::Lookup
+                },
+                matches_all: true,
+            }),
+            Op::Del(spec) => snapshot
+                .rules
+                .retain(|r| !(r.family == spec.family && r.pref == spec.pref && r.table == 255)),
+        }
+    }
+    snapshot
+}
+
+#[test]
+fn no_vrf_means_nothing_to_check() {
+    let snapshot = Snapshot {
+        links: vec![link(1, "lo", None, None, None)],
+        rules: stock_rules(),
+        ..Default::default()
+    };
+    assert!(analyze(&snapshot, &[]).is_empty());
+    assert!(plan(&snapshot, &[]).is_empty());
+    assert!(render_text(&[], 0).starts_with("No VRF"));
+}
+
+#[test]
+fn stock_setup_has_the_seed_articles_findings() {
+    let findings = analyze(&stock(), &[]);
+    let ids = ids(&findings);
+    assert_eq!(
+        ids.iter()
+            .filter(|i| **i == "local-rule-before-l3mdev")
+            .count(),
+        2,
+        "IPv4 and IPv6"
+    );
+    assert_eq!(
+        ids.iter()
+            .filter(|i| **i == "no-unreachable-default")
+            .count(),
+        4,
+        "two VRFs, two families"
+    );
+    assert_eq!(ids.iter().filter(|i| **i == "l3mdev-accept-off").count(), 2);
+    assert!(has_problems(&findings));
+    let local = findings
+        .iter()
+        .find(|f| f.id == "local-rule-before-l3mdev")
+        .expect("local");
+    assert_eq!(
+        local.fix,
+        [
+            "ip -4 rule add pref 32765 table local",
+            "ip -4 rule del pref 0 table local"
+        ]
+    );
+    // Most severe first.
+    assert_eq!(findings[0].severity, Severity::Error);
+    let text = render_text(&findings, 2);
+    assert!(text.contains("warning: local-rule-before-l3mdev [IPv4]:"));
+    assert!(
+        text.ends_with("4 error(s), 2 warning(s), 2 info\n"),
+        "{text}"
+    );
+}
+
+#[test]
+fn each_finding_is_detected() {
+    let mut s = stock();
+    s.rules.retain(|r| !(r.family == Family::V6 && r.l3mdev));
+    assert!(analyze(&s, &[])
+        .iter()
+        .any(|f| f.id == "l3mdev-rule-missing" && f.family == Some(Family::V6)));
+
+    let mut s = stock();
+    s.links[1].admin_up = false;
+    assert!(analyze(&s, &[])
+        .iter()
+        .any(|f| f.id == "vrf-down" && f.vrf.as_deref() == Some("red")));
+
+    let mut s = stock();
+    s.links.retain(|l| l.name != "vblue");
+    assert!(analyze(&s, &[])
+        .iter()
+        .any(|f| f.id == "vrf-without-members" && f.vrf.as_deref() == Some("blue")));
+
+    let mut s = stock();
+    s.links[2].vrf_table = Some(10);
+    assert_eq!(
+        analyze(&s, &[])
+            .iter()
+            .filter(|f| f.id == "shared-table")
+            .count(),
+        2
+    );
+
+    let mut s = stock();
+    let resolver: std::net::IpAddr = "127.0.0.53".parse().expect("ip");
+    s.nameservers = vec![resolver];
+    assert_eq!(
+        analyze(&s, &[])
+            .iter()
+            .filter(|f| f.id == "dns-unreachable")
+            .count(),
+        2
+    );
+}
+
+#[test]
+fn dns_findings_follow_the_route_lookup() {
+    let mut s = stock();
+    let server: std::net::IpAddr = "10.9.0.53".parse().expect("ip");
+    s.nameservers = vec![server];
+    let answer = |kind: &str, vrf: &str| RouteAnswer {
+        kind: kind.into(),
+        dst: server.to_string(),
+        gateway: None,
+        dev: None,
+        prefsrc: None,
+        table: None,
+        vrf: vrf.into(),
+    };
+    s.dns_routes
+        .insert(("red".into(), server), answer("unicast", "red"));
+    s.dns_routes
+        .insert(("blue".into(), server), answer("unreachable", "blue"));
+    let dns: Vec<_> = analyze(&s, &[])
+        .into_iter()
+        .filter(|f| f.id == "dns-unreachable")
+        .collect();
+    assert_eq!(dns.len(), 1);
+    assert_eq!(dns[0].vrf.as_deref(), Some("blue"));
+    assert!(dns[0].evidence.contains("unreachable"));
+}
+
+#[test]
+fn unreachable_defaults_or_the_l3mdev_unreachable_rule_clear_the_leak() {
+    let mut s = stock();
+    s.default_routes = vec![(Family::V4, 10), (Family::V6, 10)];
+    let leaks: Vec<_> = analyze(&s, &[])
+        .into_iter()
+        .filter(|f| f.id == "no-unreachable-default")
+        .collect();
+    assert!(
+        leaks.iter().all(|f| f.vrf.as_deref() == Some("blue")),
+        "{leaks:?}"
+    );
+    let mut s = stock();
+    for family in Family::ALL {
+        s.rules
+            .push(rule(family, 2000, 0, true, RuleAction::Unreachable));
+    }
+    assert!(!analyze(&s, &[])
+        .iter()
+        .any(|f| f.id == "no-unreachable-default"));
+}
+
+#[test]
+fn only_selected_vrfs_are_checked() {
+    let findings = analyze(&stock(), &["red".to_owned()]);
+    assert!(findings
+        .iter()
+        .filter_map(|f| f.vrf.as_deref())
+        .all(|v| v == "red"));
+}
+
+#[test]
+fn the_plan_moves_local_safely_and_is_idempotent() {
+    let ops = plan(&stock(), &[]);
+    let commands: Vec<String> = ops.iter().map(Op::ip_command).collect();
+    assert_eq!(
+        commands,
+        [
+            "ip -4 rule add pref 32765 table local",
+            "ip -4 rule del pref 0 table local",
+            "ip -4 rule add pref 2000 l3mdev unreachable",
+            "ip -6 rule add pref 32765 table local",
+            "ip -6 rule del pref 0 table local",
+            "ip -6 rule add pref 2000 l3mdev unreachable",
+        ]
+    );
+    let after = applied(stock(), &ops);
+    assert!(plan(&after, &[]).is_empty(), "a second run changes nothing");
+    assert!(!analyze(&after, &[])
+        .iter()
+        .any(|f| f.severity > Severity::Info));
+}
+
+#[test]
+fn a_missing_l3mdev_rule_is_added_first() {
+    let mut s = stock();
+    s.rules.retain(|r| !r.l3mdev);
+    let ops = plan(&s, &[]);
+    assert_eq!(ops[0].ip_command(), "ip -4 rule add pref 1000 l3mdev");
+    assert!(plan(&applied(s, &ops), &[]).is_empty());
+}
