@@ -16,7 +16,17 @@ pub struct InstallArgs {
 
 pub fn run(args: &InstallArgs) -> Result<()> {
     let prefix = Path::new(&args.prefix);
-    run_cmd("cargo", &["install", "--locked", "--path", "vrfexec", "--root", &args.prefix])?;
+    run_cmd(
+        "cargo",
+        &[
+            "install",
+            "--locked",
+            "--path",
+            "vrfexec",
+            "--root",
+            &args.prefix,
+        ],
+    )?;
     let binary = prefix.join("bin/vrfexec");
     let generate = |kind: &str| -> Result<Vec<u8>> {
         let out = Command::new(&binary)
@@ -24,13 +34,17 @@ pub fn run(args: &InstallArgs) -> Result<()> {
             .output()
             .with_context(|| format!("failed to run {}", binary.display()))?;
         if !out.status.success() {
-            bail!("`vrfexec --generate {kind}` failed: {}", String::from_utf8_lossy(&out.stderr).trim());
+            bail!(
+                "`vrfexec --generate {kind}` failed: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
         }
         Ok(out.stdout)
     };
     let write = |path: &Path, content: &[u8]| -> Result<()> {
         if let Some(dir) = path.parent() {
-            fs::create_dir_all(dir).with_context(|| format!("failed to create {}", dir.display()))?;
+            fs::create_dir_all(dir)
+                .with_context(|| format!("failed to create {}", dir.display()))?;
         }
         fs::write(path, content).with_context(|| format!("failed to write {}", path.display()))?;
         eprintln!("installed {}", path.display());
@@ -39,17 +53,32 @@ pub fn run(args: &InstallArgs) -> Result<()> {
     let man1 = prefix.join("share/man/man1");
     write(&man1.join("vrfexec.1"), &generate("man")?)?;
     for verb in verbs(&binary)? {
-        write(&man1.join(format!("vrfexec-{verb}.1")), &generate(&format!("man-{verb}"))?)?;
+        write(
+            &man1.join(format!("vrfexec-{verb}.1")),
+            &generate(&format!("man-{verb}"))?,
+        )?;
     }
-    write(&prefix.join("share/bash-completion/completions/vrfexec"), &generate("complete-bash")?)?;
-    write(&prefix.join("share/zsh/site-functions/_vrfexec"), &generate("complete-zsh")?)?;
-    write(&prefix.join("share/fish/vendor_completions.d/vrfexec.fish"), &generate("complete-fish")?)?;
+    write(
+        &prefix.join("share/bash-completion/completions/vrfexec"),
+        &generate("complete-bash")?,
+    )?;
+    write(
+        &prefix.join("share/zsh/site-functions/_vrfexec"),
+        &generate("complete-zsh")?,
+    )?;
+    write(
+        &prefix.join("share/fish/vendor_completions.d/vrfexec.fish"),
+        &generate("complete-fish")?,
+    )?;
     Ok(())
 }
 
 /// The verbs listed under "Commands:" in `vrfexec --help` (help itself excluded).
 fn verbs(binary: &Path) -> Result<Vec<String>> {
-    let out = Command::new(binary).arg("--help").output().context("failed to run vrfexec --help")?;
+    let out = Command::new(binary)
+        .arg("--help")
+        .output()
+        .context("failed to run vrfexec --help")?;
     let help = String::from_utf8_lossy(&out.stdout);
     let verbs: Vec<String> = help
         .lines()

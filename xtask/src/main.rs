@@ -31,6 +31,12 @@ enum Task {
     Demo(vm::DemoArgs),
     /// Boot the VRF-capable Debian kernel under qemu and run a command or the suite in it.
     Vm(vm::VmArgs),
+    /// Measure vrfexec against ip vrf exec in the VM lab (start-up, sockets, kernel objects).
+    Bench {
+        /// Kernel to benchmark on.
+        #[arg(long, value_enum, default_value = "6.1")]
+        kernel: vm::KernelChoice,
+    },
 }
 
 fn main() -> ExitCode {
@@ -42,6 +48,7 @@ fn main() -> ExitCode {
         Task::Test(args) => test::run(&args),
         Task::Demo(args) => vm::demo(&args),
         Task::Vm(args) => vm::run(&args),
+        Task::Bench { kernel } => vm::bench(kernel),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

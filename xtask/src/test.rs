@@ -20,18 +20,42 @@ pub fn run(args: &TestArgs) -> Result<()> {
     run_cmd("cargo", &["+nightly", "fmt", "--all", "--check"])?;
     run_cmd(
         "cargo",
-        &["clippy", "--workspace", "--exclude", "vrfexec-ebpf", "--all-targets", "--", "-D", "warnings"],
+        &[
+            "clippy",
+            "--workspace",
+            "--exclude",
+            "vrfexec-ebpf",
+            "--all-targets",
+            "--",
+            "-D",
+            "warnings",
+        ],
     )?;
     // The eBPF crate only builds for the BPF target (no_std, no unwinding): its own pass.
     run_cmd(
         "cargo",
         &[
-            "+nightly", "clippy", "--package", "vrfexec-ebpf", "--target", "bpfel-unknown-none",
-            "-Z", "build-std=core", "--", "-D", "warnings",
+            "+nightly",
+            "clippy",
+            "--package",
+            "vrfexec-ebpf",
+            "--target",
+            "bpfel-unknown-none",
+            "-Z",
+            "build-std=core",
+            "--",
+            "-D",
+            "warnings",
         ],
     )?;
-    run_cmd("cargo", &["build", "--workspace", "--exclude", "vrfexec-ebpf"])?;
-    run_cmd("cargo", &["test", "--workspace", "--exclude", "vrfexec-ebpf"])?;
+    run_cmd(
+        "cargo",
+        &["build", "--workspace", "--exclude", "vrfexec-ebpf"],
+    )?;
+    run_cmd(
+        "cargo",
+        &["test", "--workspace", "--exclude", "vrfexec-ebpf"],
+    )?;
     if !args.no_vm {
         vm::suite(args.kernel)?;
     }

@@ -1,7 +1,24 @@
-//! The VM lab: a Debian kernel with the VRF driver under qemu (TCG). Placeholder; see the
-//! helper's implementation.
-use anyhow::{bail, Result};
-use clap::{Args, ValueEnum};
+//! The VM lab: a Debian kernel with the VRF driver under qemu (TCG), booted with the host's root
+//! filesystem shared read-only over virtio-9p under a tmpfs-backed overlay, so the guest has
+//! every host tool and sees the workspace (and `target/debug/vrfexec`) at the same path.
+//!
+//! - `kernel`: fetch the kernel package into a cache with `apt-get download` + `dpkg -x`.
+//! - `initramfs`: the per-boot initramfs (busybox, the modules needed to mount the root, the job).
+//! - `qemu`: boot, stream the console, enforce the timeout, read the exit marker.
+//!
+//! The guest-side scripts are `vm/stage1.sh` (initramfs `/init`), `vm/stage2.sh` (PID 1 in the
+//! overlay root) and `tests/vm/*.sh` (lab, suite, demo).
+mod initramfs;
+mod kernel;
+mod qemu;
+
+use std::{path::Path, time::Duration};
+
+use anyhow::{bail, Context as _, Result};
+use clap::{Args, Subcommand, ValueEnum};
+
+pub use self::kernel::fetch_kernel;
+use self::qemu::{Job, Show};
 
 #[derive(Clone, Copy, Default, ValueEnum)]
 pub enum KernelChoice {
@@ -14,25 +31,305 @@ pub enum KernelChoice {
     Debian612,
 }
 
-#[derive(Args)]
-pub struct VmArgs {}
+impl KernelChoice {
+    fn label(self) -> &'static str {
+        match self {
+            KernelChoice::Bookworm61 => "6.1",
+            KernelChoice::Debian612 => "6.12",
+        }
+    }
+}
 
 #[derive(Args)]
-pub struct DemoArgs {}
+pub struct VmArgs {
+    #[command(subcommand)]
+    action: VmAction,
+}
 
-pub fn fetch_kernel(_kernel: &KernelChoice) -> Result<()> {
+#[derive(Subcommand)]
+enum VmAction {
+    /// Download and unpack the VM kernel into the cache (nothing happens if it is there).
+    Fetch {
+        /// Which Debian kernel.
+        #[arg(long, value_enum, default_value = "6.1")]
+        kernel: KernelChoice,
+    },
+    /// Boot the VM and run a command in it (through `bash -c`, in the current directory);
+    /// exits with the command's status.
+    Run(RunArgs),
+    /// Boot the VM once and run the scenario suite (tests/vm/suite.sh).
+    Suite {
+        /// Which Debian kernel.
+        #[arg(long, value_enum, default_value = "6.1")]
+        kernel: KernelChoice,
+    },
+}
+
+#[derive(Args)]
+struct RunArgs {
+    /// Which Debian kernel.
+    #[arg(long, value_enum, default_value = "6.1")]
+    kernel: KernelChoice,
+    /// Kill the VM and fail after this many seconds.
+    #[arg(long, default_value_t = 600)]
+    timeout: u64,
+    /// Also show the guest's boot output (normally only shown when the boot fails).
+    #[arg(long)]
+    verbose: bool,
+    /// The command and its arguments, joined with spaces and run with `bash -c` (like ssh).
+    #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
+    command: Vec<String>,
+}
+
+#[derive(Args)]
+pub struct DemoArgs {
+    /// Which Debian kernel.
+    #[arg(long, value_enum, default_value = "6.1")]
+    kernel: KernelChoice,
+    /// Kill the VM and fail after this many seconds.
+    #[arg(long, default_value_t = 600)]
+    timeout: u64,
+}
+
+/// Timeout for the whole suite in one boot (TCG is slow; a normal run takes a few minutes).
+const SUITE_TIMEOUT: Duration = Duration::from_secs(20 * 60);
+
+pub fn run(args: &VmArgs) -> Result<()> {
+    match &args.action {
+        VmAction::Fetch { kernel } => fetch_kernel(kernel),
+        VmAction::Suite { kernel } => suite(*kernel),
+        VmAction::Run(run) => run_command(run),
+    }
+}
+
+fn run_command(args: &RunArgs) -> Result<()> {
+    let kernel = kernel::ensure(args.kernel)?;
+    let cwd = std::env::current_dir().context("failed to read the current directory")?;
+    let job = Job {
+        command: args.command.join(" "),
+        cwd: path_str(&cwd)?.to_owned(),
+        env: Vec::new(),
+    };
+    let show = if args.verbose {
+        Show::All
+    } else {
+        Show::AfterStart
+    };
+    let outcome = qemu::boot(&kernel, &job, Duration::from_secs(args.timeout), show)?;
+    if outcome.status != 0 {
+        eprintln!(
+            "xtask: command in the VM exited with status {}",
+            outcome.status
+        );
+        // The command's own status, as documented; `std::process::exit` skips no cleanup here
+        // because the VM's temporary files were removed when `boot` returned.
+        std::process::exit(outcome.status.clamp(1, 255));
+    }
     Ok(())
 }
 
-pub fn run(_args: &VmArgs) -> Result<()> {
-    bail!("not implemented yet")
+pub fn demo(args: &DemoArgs) -> Result<()> {
+    crate::setup::run(&crate::setup::SetupArgs { no_vm: false })?;
+    crate::run_cmd("cargo", &["build", "-p", "vrfexec"])?;
+    let root = crate::workspace_root();
+    let vrfexec = root.join("target/debug/vrfexec");
+    if !vrfexec.is_file() {
+        bail!(
+            "{} is missing after `cargo build -p vrfexec`",
+            vrfexec.display()
+        );
+    }
+    let kernel = kernel::ensure(args.kernel)?;
+    eprintln!(
+        "xtask: booting Linux {} under qemu (TCG, no KVM: this takes a little while)...",
+        kernel.version
+    );
+    let job = Job {
+        command: "bash tests/vm/demo.sh".to_owned(),
+        cwd: path_str(&root)?.to_owned(),
+        env: vec![("VRFEXEC".to_owned(), path_str(&vrfexec)?.to_owned())],
+    };
+    let outcome = qemu::boot(
+        &kernel,
+        &job,
+        Duration::from_secs(args.timeout),
+        Show::AfterStart,
+    )?;
+    if outcome.status != 0 {
+        bail!("the demo failed in the VM (exit status {})", outcome.status);
+    }
+    Ok(())
 }
 
-pub fn demo(_args: &DemoArgs) -> Result<()> {
-    bail!("not implemented yet")
+/// `cargo xtask bench`: builds a release vrfexec, runs tests/vm/bench.sh in one boot and writes
+/// its tables to target/bench.md (BENCHMARKS.md records a run).
+pub fn bench(kernel: KernelChoice) -> Result<()> {
+    crate::run_cmd("cargo", &["build", "--release", "-p", "vrfexec"])?;
+    let root = crate::workspace_root();
+    let vrfexec = root.join("target/release/vrfexec");
+    let kernel = kernel::ensure(kernel)?;
+    eprintln!(
+        "xtask: benchmark on Linux {} (qemu TCG, one boot; about 15 minutes)",
+        kernel.version
+    );
+    let job = Job {
+        command: "bash tests/vm/bench.sh".to_owned(),
+        cwd: path_str(&root)?.to_owned(),
+        env: vec![("VRFEXEC".to_owned(), path_str(&vrfexec)?.to_owned())],
+    };
+    let outcome = qemu::boot(
+        &kernel,
+        &job,
+        Duration::from_secs(60 * 60),
+        Show::AfterStart,
+    )?;
+    if outcome.status != 0 {
+        bail!(
+            "the benchmark failed in the VM (exit status {})",
+            outcome.status
+        );
+    }
+    let report = root.join("target/bench.md");
+    std::fs::write(&report, outcome.output.join("\n") + "\n")
+        .with_context(|| format!("failed to write {}", report.display()))?;
+    eprintln!("xtask: tables written to {}", report.display());
+    Ok(())
 }
 
 /// Runs the whole scenario suite in one boot; Err unless every scenario passed.
-pub fn suite(_kernel: KernelChoice) -> Result<()> {
-    bail!("not implemented yet")
+pub fn suite(kernel: KernelChoice) -> Result<()> {
+    let root = crate::workspace_root();
+    let vrfexec = root.join("target/debug/vrfexec");
+    if !vrfexec.is_file() {
+        bail!(
+            "{} is missing: build it first (`cargo build -p vrfexec`)",
+            vrfexec.display()
+        );
+    }
+    let kernel = kernel::ensure(kernel)?;
+    eprintln!(
+        "xtask: VM suite on Linux {} (qemu TCG, one boot)",
+        kernel.version
+    );
+    let job = Job {
+        command: "bash tests/vm/suite.sh".to_owned(),
+        cwd: path_str(&root)?.to_owned(),
+        env: vec![("VRFEXEC".to_owned(), path_str(&vrfexec)?.to_owned())],
+    };
+    let outcome = qemu::boot(&kernel, &job, SUITE_TIMEOUT, Show::AfterStart)?;
+    let summary = parse_summary(&outcome.output);
+    judge_suite(outcome.status, summary)
+}
+
+/// The counts from the suite's last `vm: N passed, N failed, N skipped` line.
+#[derive(Debug, PartialEq)]
+struct Summary {
+    passed: u32,
+    failed: u32,
+    skipped: u32,
+}
+
+fn parse_summary(output: &[String]) -> Option<Summary> {
+    output.iter().rev().find_map(|line| {
+        let rest = line.trim().strip_prefix("vm: ")?;
+        let mut counts = rest.split(", ").map(|part| {
+            let (n, word) = part.split_once(' ')?;
+            Some((n.parse::<u32>().ok()?, word))
+        });
+        let (passed, w1) = counts.next()??;
+        let (failed, w2) = counts.next()??;
+        let (skipped, w3) = counts.next()??;
+        if counts.next().is_some() || (w1, w2, w3) != ("passed", "failed", "skipped") {
+            return None;
+        }
+        Some(Summary {
+            passed,
+            failed,
+            skipped,
+        })
+    })
+}
+
+fn judge_suite(status: i32, summary: Option<Summary>) -> Result<()> {
+    let Some(s) = summary else {
+        bail!(
+            "VM suite: no `vm: N passed, N failed, N skipped` line in the output \
+             (suite exit status {status})"
+        );
+    };
+    let counts = format!(
+        "{} passed, {} failed, {} skipped",
+        s.passed, s.failed, s.skipped
+    );
+    if s.failed > 0 {
+        bail!("VM suite failed: {counts}");
+    }
+    if s.passed == 0 {
+        bail!("VM suite passed nothing: {counts}");
+    }
+    if status != 0 {
+        bail!("VM suite exited with status {status} ({counts})");
+    }
+    eprintln!("xtask: VM suite OK: {counts}");
+    Ok(())
+}
+
+fn path_str(path: &Path) -> Result<&str> {
+    path.to_str()
+        .with_context(|| format!("path is not UTF-8: {}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lines(text: &[&str]) -> Vec<String> {
+        text.iter().map(|s| (*s).to_owned()).collect()
+    }
+
+    #[test]
+    fn summary_is_parsed_from_the_last_matching_line() {
+        let out = lines(&[
+            "PASS a",
+            "vm: 9 passed, 9 failed, 9 skipped",
+            "vm: 3 passed, 0 failed, 1 skipped",
+            "after",
+        ]);
+        assert_eq!(
+            parse_summary(&out),
+            Some(Summary {
+                passed: 3,
+                failed: 0,
+                skipped: 1
+            })
+        );
+    }
+
+    #[test]
+    fn malformed_summaries_are_ignored() {
+        for bad in [
+            "vm: 3 passed, 0 failed",
+            "vm: 3 passed, 0 failed, 1 skipped, 2 more",
+            "vm: x passed, 0 failed, 1 skipped",
+            "vm: 3 failed, 0 passed, 1 skipped",
+        ] {
+            assert_eq!(parse_summary(&lines(&[bad])), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn suite_verdicts() {
+        let ok = |p, f| {
+            Some(Summary {
+                passed: p,
+                failed: f,
+                skipped: 0,
+            })
+        };
+        assert!(judge_suite(0, ok(5, 0)).is_ok());
+        assert!(judge_suite(0, ok(5, 1)).is_err());
+        assert!(judge_suite(0, ok(0, 0)).is_err());
+        assert!(judge_suite(1, ok(5, 0)).is_err());
+        assert!(judge_suite(0, None).is_err());
+    }
 }

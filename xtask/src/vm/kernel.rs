@@ -1,0 +1,213 @@
+//! The VM kernel: Debian's `linux-image-*-amd64`, fetched with `apt-get download` and unpacked
+//! with `dpkg -x` into `~/.cache/vrfexec/vm/<version>/root` (never installed on the host), with
+//! `depmod -b` run there so the guest can `modprobe` from it.
+//!
+//! Cache layout (`$XDG_CACHE_HOME` or `~/.cache`, then `vrfexec/vm/`):
+//! - `<version>/root/{boot,lib}`: the unpacked package, plus `modules.dep` from depmod;
+//! - `<version>/ready`: written last, so a half-done unpack is never used;
+//! - `choice-<6.1|6.12>`: the version that choice resolved to (no apt query once cached).
+use std::{
+    fs,
+    path::{Path, PathBuf},
+    process::Command,
+};
+
+use anyhow::{bail, Context as _, Result};
+
+use super::KernelChoice;
+
+/// A fetched kernel, ready to boot.
+pub struct Kernel {
+    /// `uname -r` of the guest, e.g. `6.1.0-56-amd64`.
+    pub version: String,
+    /// The unpacked package (`boot/vmlinuz-*`, `lib/modules/<version>`).
+    pub root: PathBuf,
+    /// The cache directory (`~/.cache/vrfexec/vm`), also used for per-boot scratch files.
+    pub cache: PathBuf,
+}
+
+impl Kernel {
+    pub fn vmlinuz(&self) -> PathBuf {
+        self.root.join(format!("boot/vmlinuz-{}", self.version))
+    }
+
+    pub fn modules(&self) -> PathBuf {
+        self.root.join(format!("lib/modules/{}", self.version))
+    }
+}
+
+/// Downloads and unpacks the kernel for `choice` unless it is cached; quiet when it is.
+pub fn fetch_kernel(choice: &KernelChoice) -> Result<()> {
+    ensure(*choice).map(|_| ())
+}
+
+/// The cached kernel for `choice`, fetching it first if needed.
+pub fn ensure(choice: KernelChoice) -> Result<Kernel> {
+    let cache = cache_dir()?;
+    let choice_file = cache.join(format!("choice-{}", choice.label()));
+    if let Ok(version) = fs::read_to_string(&choice_file) {
+        let version = version.trim().to_owned();
+        if let Some(kernel) = cached(&cache, &version) {
+            return Ok(kernel);
+        }
+    }
+    let package = resolve_package(choice)?;
+    let version = package
+        .strip_prefix("linux-image-")
+        .with_context(|| format!("unexpected kernel package name {package}"))?
+        .to_owned();
+    let kernel = match cached(&cache, &version) {
+        Some(kernel) => kernel,
+        None => download(&cache, &package, &version)?,
+    };
+    fs::write(&choice_file, format!("{version}\n"))
+        .with_context(|| format!("failed to write {}", choice_file.display()))?;
+    Ok(kernel)
+}
+
+fn cache_dir() -> Result<PathBuf> {
+    let base = match std::env::var_os("XDG_CACHE_HOME").filter(|v| !v.is_empty()) {
+        Some(dir) => PathBuf::from(dir),
+        None => PathBuf::from(
+            std::env::var_os("HOME").context("neither XDG_CACHE_HOME nor HOME is set")?,
+        )
+        .join(".cache"),
+    };
+    let dir = base.join("vrfexec/vm");
+    fs::create_dir_all(&dir).with_context(|| format!("failed to create {}", dir.display()))?;
+    Ok(dir)
+}
+
+fn cached(cache: &Path, version: &str) -> Option<Kernel> {
+    let dir = cache.join(version);
+    let kernel = Kernel {
+        version: version.to_owned(),
+        root: dir.join("root"),
+        cache: cache.to_owned(),
+    };
+    let complete = dir.join("ready").is_file()
+        && kernel.vmlinuz().is_file()
+        && kernel.modules().join("modules.dep").is_file();
+    complete.then_some(kernel)
+}
+
+/// The meta package whose dependency names the newest kernel of that series.
+fn meta_package(choice: KernelChoice) -> &'static str {
+    match choice {
+        KernelChoice::Bookworm61 => "linux-image-amd64",
+        KernelChoice::Debian612 => "linux-image-6.12-amd64",
+    }
+}
+
+fn wanted_prefix(choice: KernelChoice) -> &'static str {
+    match choice {
+        KernelChoice::Bookworm61 => "linux-image-6.1.0-",
+        KernelChoice::Debian612 => "linux-image-6.12.",
+    }
+}
+
+/// Finds the versioned package (e.g. `linux-image-6.1.0-56-amd64`) through apt, running
+/// `apt-get update` once if the package lists do not know it.
+fn resolve_package(choice: KernelChoice) -> Result<String> {
+    if let Some(found) = query_package(choice)? {
+        return Ok(found);
+    }
+    eprintln!(
+        "xtask: the apt lists know no {} kernel; running apt-get update",
+        choice.label()
+    );
+    crate::run_cmd("apt-get", &["update", "-qq"])?;
+    if let Some(found) = query_package(choice)? {
+        return Ok(found);
+    }
+    bail!(
+        "apt cannot find a Debian {} kernel ({}*-amd64, through the meta package {}); \
+         add a Debian source that has it (for 6.12: bookworm-security/bookworm main, or \
+         bookworm-backports) or use the default `--kernel 6.1`",
+        choice.label(),
+        wanted_prefix(choice),
+        meta_package(choice)
+    )
+}
+
+fn query_package(choice: KernelChoice) -> Result<Option<String>> {
+    let out = Command::new("apt-cache")
+        .args(["depends", meta_package(choice)])
+        .output()
+        .context("failed to run apt-cache (is this a Debian machine?)")?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let prefix = wanted_prefix(choice);
+    let found = text.lines().find_map(|line| {
+        let name = line.trim().strip_prefix("Depends:")?.trim();
+        (name.starts_with(prefix) && name.ends_with("-amd64")).then(|| name.to_owned())
+    });
+    Ok(found)
+}
+
+fn download(cache: &Path, package: &str, version: &str) -> Result<Kernel> {
+    eprintln!(
+        "xtask: fetching {package} into {} (not installed)",
+        cache.display()
+    );
+    let dir = cache.join(version);
+    if dir.exists() {
+        fs::remove_dir_all(&dir).with_context(|| format!("failed to remove {}", dir.display()))?;
+    }
+    let download = dir.join("download");
+    fs::create_dir_all(&download)
+        .with_context(|| format!("failed to create {}", download.display()))?;
+    // As root apt hands downloads to the `_apt` user, which may not write into this cache.
+    let status = Command::new("apt-get")
+        .args(["download", "-q", "-o", "APT::Sandbox::User=root", package])
+        .current_dir(&download)
+        .status()
+        .context("failed to run apt-get download")?;
+    if !status.success() {
+        bail!("`apt-get download {package}` failed: {status}");
+    }
+    let deb = fs::read_dir(&download)
+        .with_context(|| format!("failed to list {}", download.display()))?
+        .filter_map(|entry| entry.ok().map(|e| e.path()))
+        .find(|path| path.extension().is_some_and(|ext| ext == "deb"))
+        .with_context(|| format!("apt-get download left no .deb in {}", download.display()))?;
+    let root = dir.join("root");
+    let deb_str = super::path_str(&deb)?;
+    let root_str = super::path_str(&root)?.to_owned();
+    run_quiet("dpkg", &["-x", deb_str, &root_str])?;
+    let kernel = Kernel {
+        version: version.to_owned(),
+        root,
+        cache: cache.to_owned(),
+    };
+    if !kernel.vmlinuz().is_file() || !kernel.modules().is_dir() {
+        bail!("{package} did not contain boot/vmlinuz-{version} and lib/modules/{version}");
+    }
+    if !kernel
+        .modules()
+        .join("kernel/drivers/net")
+        .read_dir()
+        .is_ok_and(|mut d| {
+            d.any(|e| e.is_ok_and(|e| e.file_name().to_string_lossy().starts_with("vrf.ko")))
+        })
+    {
+        bail!("{package} has no vrf.ko module");
+    }
+    run_quiet("depmod", &["-b", &root_str, version])?;
+    fs::remove_dir_all(&download)
+        .with_context(|| format!("failed to remove {}", download.display()))?;
+    fs::write(dir.join("ready"), format!("{package}\n"))
+        .with_context(|| format!("failed to write {}/ready", dir.display()))?;
+    eprintln!("xtask: kernel {version} ready in {}", dir.display());
+    Ok(kernel)
+}
+
+fn run_quiet(program: &str, args: &[&str]) -> Result<()> {
+    let status = Command::new(program)
+        .args(args)
+        .status()
+        .with_context(|| format!("failed to run {program}"))?;
+    if !status.success() {
+        bail!("`{program} {}` failed: {status}", args.join(" "));
+    }
+    Ok(())
+}

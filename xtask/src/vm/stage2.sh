@@ -1,0 +1,65 @@
+#!/bin/bash
+# vrfexec VM, stage 2: PID 1 in the overlay root (the host's root, read-only, under a tmpfs
+# upper layer). Mounts the usual filesystems, makes the fetched kernel's modules visible as
+# /lib/modules/$(uname -r), runs the job with `bash -c` in its directory, then prints
+#   VRFEXEC-VM-EXIT=<status> id=<nonce>
+# and powers off. The host trusts only that marker; any setup failure powers off without it.
+set -u
+J=/var/lib/vrfexec-vm
+# shellcheck source=/dev/null
+source "$J/env"
+export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+export HOME=/root TERM=dumb LANG=C.UTF-8 LC_ALL=C.UTF-8
+unset TMPDIR
+
+power_off() {
+    # isa-debug-exit (qemu exits at once), then the usual ways.
+    printf '\001' | dd of=/dev/port bs=1 seek=244 count=1 status=none 2>/dev/null
+    busybox poweroff -f 2>/dev/null
+    echo o >/proc/sysrq-trigger 2>/dev/null
+    sleep 60
+}
+
+fail() {
+    echo "vrfexec-vm stage 2: $*"
+    power_off
+}
+
+must() {
+    "$@" || fail "failed: $*"
+}
+
+must mount -t proc proc /proc
+must mount -t sysfs sysfs /sys
+mkdir -p /dev/pts /dev/shm
+must mount -t devpts -o gid=5,mode=620,ptmxmode=666 devpts /dev/pts
+must mount -t tmpfs -o mode=1777 shm /dev/shm
+must mount -t cgroup2 cgroup2 /sys/fs/cgroup
+must mount -t bpf -o mode=700 bpf /sys/fs/bpf
+mount -t debugfs debugfs /sys/kernel/debug 2>/dev/null
+mount -t tracefs tracefs /sys/kernel/tracing 2>/dev/null
+must mount -t tmpfs -o mode=755 run /run
+must mount -t tmpfs -o mode=1777 tmp /tmp
+[ -e /dev/fd ] || ln -s /proc/self/fd /dev/fd
+
+# Modules: the fetched kernel's tree, so `modprobe vrf` and kernel autoloading just work.
+must mkdir -p "/lib/modules/$VM_KERNEL"
+must mount --bind "$VM_MODULES" "/lib/modules/$VM_KERNEL"
+modprobe -q virtio_rng 2>/dev/null
+
+hostname vrfexec-vm
+must ip link set lo up
+# Keep kernel messages (veth, promiscuous mode...) off the console the host parses.
+dmesg -n 1
+
+cwd=$(cat "$J/cwd")
+cmd=$(cat "$J/cmd")
+cd "$cwd" || fail "no directory $cwd in the guest"
+echo "VRFEXEC-VM-START id=$VM_NONCE"
+bash -c "$cmd" </dev/null
+status=$?
+# The leading newline keeps the marker on a line of its own after unterminated output.
+printf '\nVRFEXEC-VM-EXIT=%d id=%s\n' "$status" "$VM_NONCE"
+# Let the serial port drain before qemu is told to exit.
+sleep 0.5
+power_off
