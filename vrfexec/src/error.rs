@@ -65,6 +65,10 @@ pub enum Error {
         hint: &'static str,
     },
 
+    /// A well-formed request that cannot be done (a kernel thread, another namespace).
+    #[error("{0}")]
+    Refused(String),
+
     #[error("no process with PID {0}")]
     NoSuchProcess(u32),
 

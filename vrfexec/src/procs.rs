@@ -174,7 +174,7 @@ pub fn move_process(pid: &str, vrf: &OsString, log: &Log) -> Result<()> {
             })
         })?;
     if stat.flags & PF_KTHREAD != 0 {
-        return Err(Error::Usage(format!(
+        return Err(Error::Refused(format!(
             "PID {pid} is a kernel thread ({}); only user processes can be moved",
             stat.comm
         )));
@@ -189,7 +189,7 @@ pub fn move_process(pid: &str, vrf: &OsString, log: &Log) -> Result<()> {
         (Err(e), _) => return Err(Error::os("cannot read /proc/self/ns/net", e)),
     };
     if !same_netns {
-        return Err(Error::Usage(format!(
+        return Err(Error::Refused(format!(
             "PID {pid} is in another network namespace; run vrfexec move inside it (ip netns exec NAME vrfexec move ...)"
         )));
     }
