@@ -91,6 +91,25 @@ if ip netns exec r "$VRFEXEC" show >/dev/null 2>&1; then
     show "vrfexec show" -- "$VRFEXEC" show
 fi
 
+say "Which VRF does a process run in? (processes started by 'ip vrf exec' are found too)"
+show "vrfexec red vrfexec identify" -- "$VRFEXEC" red "$VRFEXEC" identify
+check '[ "$RC" -eq 0 ] && [ "$OUT" = red ]' "expected red"
+
+say "Debugging needs no BPF at all: route and ping use only netlink and SO_BINDTODEVICE:"
+show "vrfexec route red 10.9.0.2" -- "$VRFEXEC" route red 10.9.0.2
+check '[ "$RC" -eq 0 ] && [[ $OUT == "10.9.0.2 dev r-red table 10"* ]]' "expected the route via r-red, table 10"
+show "vrfexec route blue 192.0.2.1" -- "$VRFEXEC" route blue 192.0.2.1
+echo "   (exit status $RC: the VRF's unreachable default stops the lookup)"
+check '[ "$RC" -eq 1 ]' "expected exit status 1 for an unreachable route"
+show "vrfexec ping blue 10.9.0.2 -c 2 -i 0.2" -- "$VRFEXEC" ping blue 10.9.0.2 -c 2 -i 0.2
+check '[ "$RC" -eq 0 ]' "ping through blue should get replies"
+
+say "And a health check for the traps VRF setups fall into (with the exact fixes):"
+show "vrfexec check" -- "$VRFEXEC" check
+check '[ "$RC" -eq 1 ] && [[ $OUT == *local-rule-before-l3mdev* ]]' "expected the rule-order finding"
+show "vrfexec check --fix --dry-run" -- "$VRFEXEC" check --fix --dry-run
+check '[[ $OUT == *"rule add pref 32765 table local"* ]]' "expected the safe rule move"
+
 say "Errors are one line, with ip-like exit codes (125 for vrfexec's own):"
 show "vrfexec nosuchvrf true" -- "$VRFEXEC" nosuchvrf true
 echo "   (exit status $RC)"

@@ -17,6 +17,8 @@ cd "$(dirname "${BASH_SOURCE[0]}")/../.." || exit 2
 source tests/vm/lab.sh
 # shellcheck source=tests/vm/verbs.sh
 source tests/vm/verbs.sh
+# shellcheck source=tests/vm/security.sh
+source tests/vm/security.sh
 
 VRFEXEC=${VRFEXEC:-$PWD/target/debug/vrfexec}
 # Per command, so that a hung command fails its scenario instead of the whole boot.
@@ -626,6 +628,7 @@ main() {
     s_route
     s_pingverb
     s_warm_gc
+    s_security
     # Last: it changes r's FIB rules (the fix) for good.
     s_check
 

@@ -6,10 +6,28 @@
 //! (`prog_load`): write `bound_dev_if`, return 1 (allow). `IFINDEX` is a global the loader
 //! sets before loading (`EbpfLoader::set_global`), so one object serves every VRF.
 //! An `IFINDEX` of 0 unbinds, which is what `vrfexec default` relies on.
+//!
+//! `--strict` adds `cgroup/setsockopt`: it refuses every option that would move a socket to
+//! another device (SO_BINDTODEVICE, SO_BINDTOIFINDEX, IP_UNICAST_IF, IPV6_UNICAST_IF), for root
+//! too, since the hook runs before the kernel's own permission checks. Returning 0 makes the
+//! kernel fail the call with EPERM.
 #![no_std]
 #![no_main]
 
-use aya_ebpf::{macros::cgroup_sock, programs::SockContext};
+use aya_ebpf::{
+    macros::{cgroup_sock, cgroup_sockopt},
+    programs::{SockContext, SockoptContext},
+};
+
+// Option levels and names from <linux/socket.h>, <asm-generic/socket.h>, <linux/in.h>,
+// <linux/in6.h>.
+const SOL_SOCKET: i32 = 1;
+const SO_BINDTODEVICE: i32 = 25;
+const SO_BINDTOIFINDEX: i32 = 62;
+const SOL_IP: i32 = 0;
+const IP_UNICAST_IF: i32 = 50;
+const SOL_IPV6: i32 = 41;
+const IPV6_UNICAST_IF: i32 = 76;
 
 /// The interface index new sockets are bound to; set by the loader.
 #[unsafe(no_mangle)]
@@ -25,6 +43,29 @@ pub fn vrfexec_bind(ctx: SockContext) -> i32 {
     unsafe { (*ctx.sock).bound_dev_if = ifindex };
     // 1 = allow the socket to be created.
     1
+}
+
+/// Whether a setsockopt would change which device the socket uses.
+fn rebinds(level: i32, optname: i32) -> bool {
+    matches!(
+        (level, optname),
+        (SOL_SOCKET, SO_BINDTODEVICE)
+            | (SOL_SOCKET, SO_BINDTOIFINDEX)
+            | (SOL_IP, IP_UNICAST_IF)
+            | (SOL_IPV6, IPV6_UNICAST_IF)
+    )
+}
+
+#[cgroup_sockopt(setsockopt)]
+pub fn vrfexec_strict(ctx: SockoptContext) -> i32 {
+    // SAFETY: the kernel passes a valid `struct bpf_sockopt`; level and optname are readable.
+    let (level, optname) = unsafe { ((*ctx.sockopt).level, (*ctx.sockopt).optname) };
+    // 0 = refuse (EPERM), 1 = let the kernel handle the option.
+    if rebinds(level, optname) {
+        0
+    } else {
+        1
+    }
 }
 
 #[cfg(not(test))]

@@ -7,31 +7,57 @@
 //! then holds the program until it is replaced or the cgroup is removed. Using the same mode as
 //! iproute2 also makes the two tools interchangeable on one VRF: with flags 0 a second attach
 //! replaces the first instead of failing or stacking.
+//!
+//! Loading goes through aya-obj (aya's object parser and relocator) and five bpf(2) calls:
+//! create the `.rodata` map, write IFINDEX, freeze it, load the relocated program, attach.
+//! aya 0.14's `EbpfLoader` would parse the kernel's whole BTF (`/sys/kernel/btf/vmlinux`) in
+//! its constructor and run a dozen feature probes before the load: for a launcher that starts
+//! once per command, that was most of a cold run (4.5 times `ip vrf exec`'s overhead in the
+//! benchmark), for features this program does not use.
 use std::{
+    collections::HashMap,
     io,
-    os::fd::{AsFd as _, AsRawFd as _, BorrowedFd},
+    os::fd::{AsFd as _, AsRawFd as _, BorrowedFd, OwnedFd},
 };
 
-use aya::{programs::CgroupSock, Ebpf, EbpfLoader};
+use aya_obj::{generated::bpf_insn, EbpfSectionKind, Object};
 
 use crate::error::{Error, Result};
 
+/// The object's bytes, aligned as an ELF parser may read them (what aya's
+/// `include_bytes_aligned!` does).
+#[repr(C, align(32))]
+struct Aligned<Bytes: ?Sized>(Bytes);
+
+static PROGRAM_ALIGNED: &Aligned<[u8]> =
+    &Aligned(*include_bytes!(concat!(env!("OUT_DIR"), "/vrfexec")));
+
 /// The eBPF object built from `vrfexec-ebpf` by build.rs.
-static PROGRAM_OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/vrfexec"));
+static PROGRAM_OBJECT: &[u8] = &PROGRAM_ALIGNED.0;
 
 /// The program's function name in the object, and its name in the kernel (at most 15 bytes,
 /// so the kernel keeps all of it): how vrfexec recognises its own program on a cgroup.
 pub const PROGRAM_NAME: &str = "vrfexec_bind";
+/// `--strict`'s cgroup/setsockopt program.
+pub const STRICT_PROGRAM_NAME: &str = "vrfexec_strict";
 
 // Commands from <linux/bpf.h> `enum bpf_cmd`.
+const BPF_MAP_CREATE: libc::c_long = 0;
 const BPF_MAP_LOOKUP_ELEM: libc::c_long = 1;
+const BPF_MAP_UPDATE_ELEM: libc::c_long = 2;
+const BPF_PROG_LOAD: libc::c_long = 5;
+const BPF_MAP_FREEZE: libc::c_long = 22;
+// Program types from <linux/bpf.h> `enum bpf_prog_type`.
+const BPF_PROG_TYPE_CGROUP_SOCK: u32 = 9;
+const BPF_PROG_TYPE_CGROUP_SOCKOPT: u32 = 25;
 const BPF_PROG_ATTACH: libc::c_long = 8;
 const BPF_PROG_GET_FD_BY_ID: libc::c_long = 13;
 const BPF_MAP_GET_FD_BY_ID: libc::c_long = 14;
 const BPF_OBJ_GET_INFO_BY_FD: libc::c_long = 15;
 const BPF_PROG_QUERY: libc::c_long = 16;
-/// `BPF_CGROUP_INET_SOCK_CREATE` from <linux/bpf.h> `enum bpf_attach_type`.
-const BPF_CGROUP_INET_SOCK_CREATE: u32 = 2;
+// From <linux/bpf.h> `enum bpf_attach_type`.
+pub const BPF_CGROUP_INET_SOCK_CREATE: u32 = 2;
+pub const BPF_CGROUP_SETSOCKOPT: u32 = 22;
 
 /// The BPF_PROG_ATTACH member of `union bpf_attr`.
 #[repr(C)]
@@ -42,6 +68,49 @@ struct ProgAttachAttr {
     attach_type: u32,
     attach_flags: u32,
     replace_bpf_fd: u32,
+}
+
+/// BPF_MAP_CREATE.
+#[repr(C)]
+#[derive(Default)]
+struct MapCreateAttr {
+    map_type: u32,
+    key_size: u32,
+    value_size: u32,
+    max_entries: u32,
+    map_flags: u32,
+    inner_map_fd: u32,
+    numa_node: u32,
+    map_name: [u8; 16],
+}
+
+/// BPF_MAP_UPDATE_ELEM (and, with only map_fd, BPF_MAP_FREEZE).
+#[repr(C)]
+#[derive(Default)]
+struct MapElemAttr {
+    map_fd: u32,
+    _pad: u32,
+    key: u64,
+    value: u64,
+    flags: u64,
+}
+
+/// BPF_PROG_LOAD.
+#[repr(C)]
+#[derive(Default)]
+struct ProgLoadAttr {
+    prog_type: u32,
+    insn_cnt: u32,
+    insns: u64,
+    license: u64,
+    log_level: u32,
+    log_size: u32,
+    log_buf: u64,
+    kern_version: u32,
+    prog_flags: u32,
+    prog_name: [u8; 16],
+    prog_ifindex: u32,
+    expected_attach_type: u32,
 }
 
 /// The prefix of `union bpf_attr` for BPF_PROG_QUERY.
@@ -134,15 +203,16 @@ fn fd_from(rc: libc::c_long) -> io::Result<std::os::fd::OwnedFd> {
     Ok(unsafe { std::os::fd::FromRawFd::from_raw_fd(raw) })
 }
 
-/// The warm-path check: if the program attached to the cgroup at `cgroup` is vrfexec's, the
-/// ifindex it binds sockets to (read back from its .rodata map, which holds only IFINDEX).
-/// None for no program, iproute2's (unnamed) program, or anything unreadable: the caller
-/// then takes the cold path, which replaces whatever is there.
-pub fn attached_ifindex(cgroup: BorrowedFd<'_>) -> Option<u32> {
+/// The one program attached directly to `cgroup` for `attach_type`: its fd, its info and
+/// the ids of its maps.
+fn attached_program(
+    cgroup: BorrowedFd<'_>,
+    attach_type: u32,
+) -> Option<(std::os::fd::OwnedFd, ProgInfo, [u32; 4])> {
     let mut ids = [0u32; 4];
     let mut query = ProgQueryAttr {
         target_fd: u32::try_from(cgroup.as_raw_fd()).ok()?,
-        attach_type: BPF_CGROUP_INET_SOCK_CREATE,
+        attach_type,
         prog_ids: ids.as_mut_ptr() as u64,
         prog_cnt: ids.len() as u32,
         ..Default::default()
@@ -168,12 +238,31 @@ pub fn attached_ifindex(cgroup: BorrowedFd<'_>) -> Option<u32> {
         info: &mut info as *mut ProgInfo as u64,
     };
     sys_bpf(BPF_OBJ_GET_INFO_BY_FD, &mut by_fd).ok()?;
-    let name_len = info
+    Some((prog, info, map_ids))
+}
+
+fn name_of(info: &ProgInfo) -> &[u8] {
+    let len = info
         .name
         .iter()
         .position(|b| *b == 0)
         .unwrap_or(info.name.len());
-    if &info.name[..name_len] != PROGRAM_NAME.as_bytes() || info.nr_map_ids != 1 {
+    &info.name[..len]
+}
+
+/// Whether vrfexec's `--strict` program is what is attached to `cgroup` for setsockopt.
+pub fn strict_attached(cgroup: BorrowedFd<'_>) -> bool {
+    attached_program(cgroup, BPF_CGROUP_SETSOCKOPT)
+        .is_some_and(|(_, info, _)| name_of(&info) == STRICT_PROGRAM_NAME.as_bytes())
+}
+
+/// The warm-path check: if the program attached to the cgroup at `cgroup` is vrfexec's, the
+/// ifindex it binds sockets to (read back from its .rodata map, which holds only IFINDEX).
+/// None for no program, iproute2's (unnamed) program, or anything unreadable: the caller
+/// then takes the cold path, which replaces whatever is there.
+pub fn attached_ifindex(cgroup: BorrowedFd<'_>) -> Option<u32> {
+    let (_prog, info, map_ids) = attached_program(cgroup, BPF_CGROUP_INET_SOCK_CREATE)?;
+    if name_of(&info) != PROGRAM_NAME.as_bytes() || info.nr_map_ids != 1 {
         return None;
     }
     let mut get = GetFdByIdAttr {
@@ -203,45 +292,159 @@ pub fn attached_ifindex(cgroup: BorrowedFd<'_>) -> Option<u32> {
     Some(value)
 }
 
-/// A loaded (not yet attached) program bound to one ifindex.
+/// A loaded (not yet attached) program. Its maps are held by the program itself.
 pub struct Loaded {
-    ebpf: Ebpf,
+    fd: OwnedFd,
+    attach_type: u32,
+}
+
+fn name16(name: &str) -> [u8; 16] {
+    let mut out = [0u8; 16];
+    let len = name.len().min(15);
+    out[..len].copy_from_slice(&name.as_bytes()[..len]);
+    out
+}
+
+fn object_error(what: &'static str, err: impl std::fmt::Display) -> Error {
+    Error::Bpf {
+        what,
+        reason: err.to_string(),
+        hint: "the embedded object is broken; rebuild vrfexec",
+    }
+}
+
+fn syscall_error(what: &'static str, err: &io::Error) -> Error {
+    let hint = match err.raw_os_error() {
+        Some(libc::EPERM) => {
+            "run as root, or with CAP_BPF and CAP_NET_ADMIN (CAP_SYS_ADMIN before Linux 5.8)"
+        }
+        Some(libc::EINVAL) => "is the kernel built with CONFIG_CGROUP_BPF?",
+        _ => "",
+    };
+    Error::Bpf {
+        what,
+        reason: crate::error::os_text(err),
+        hint,
+    }
+}
+
+/// Parses the embedded object, creates and fills its maps (IFINDEX patched in when given),
+/// relocates the program's map references and loads `name`.
+fn load_program(
+    name: &'static str,
+    prog_type: u32,
+    attach_type: u32,
+    ifindex: Option<u32>,
+) -> Result<Loaded> {
+    const WHAT: &str = "cannot load the BPF program";
+    let mut object = Object::parse(PROGRAM_OBJECT).map_err(|e| object_error(WHAT, e))?;
+    if let Some(ifindex) = ifindex {
+        let bytes = ifindex.to_ne_bytes();
+        object
+            .patch_map_data(HashMap::from([("IFINDEX", (&bytes[..], true))]))
+            .map_err(|e| object_error(WHAT, e))?;
+    }
+    let mut maps = Vec::new();
+    for (map_name, map) in &object.maps {
+        let mut create = MapCreateAttr {
+            map_type: map.map_type(),
+            key_size: map.key_size(),
+            value_size: map.value_size(),
+            max_entries: map.max_entries(),
+            map_flags: map.map_flags(),
+            map_name: name16(&format!("vrfexec{map_name}")),
+            ..Default::default()
+        };
+        let fd = sys_bpf(BPF_MAP_CREATE, &mut create)
+            .and_then(fd_from)
+            .map_err(|e| syscall_error(WHAT, &e))?;
+        let data = map.data();
+        if !data.is_empty() {
+            let key = 0u32;
+            let mut update = MapElemAttr {
+                map_fd: u32::try_from(fd.as_raw_fd()).map_err(|e| object_error(WHAT, e))?,
+                key: &key as *const u32 as u64,
+                value: data.as_ptr() as u64,
+                ..Default::default()
+            };
+            sys_bpf(BPF_MAP_UPDATE_ELEM, &mut update).map_err(|e| syscall_error(WHAT, &e))?;
+        }
+        if map.section_kind() == EbpfSectionKind::Rodata {
+            let mut freeze = MapElemAttr {
+                map_fd: u32::try_from(fd.as_raw_fd()).map_err(|e| object_error(WHAT, e))?,
+                ..Default::default()
+            };
+            sys_bpf(BPF_MAP_FREEZE, &mut freeze).map_err(|e| syscall_error(WHAT, &e))?;
+        }
+        maps.push((map_name.clone(), fd, map.clone()));
+    }
+    let text_sections = object
+        .functions
+        .keys()
+        .map(|(section, _)| *section)
+        .collect();
+    object
+        .relocate_maps(
+            maps.iter()
+                .map(|(n, fd, m)| (n.as_str(), fd.as_raw_fd(), m)),
+            &text_sections,
+        )
+        .map_err(|e| object_error(WHAT, e))?;
+    object
+        .relocate_calls(&text_sections)
+        .map_err(|e| object_error(WHAT, e))?;
+    let program = object
+        .programs
+        .get(name)
+        .ok_or_else(|| object_error(WHAT, format!("{name} is missing from the embedded object")))?;
+    let function = object
+        .functions
+        .get(&program.function_key())
+        .ok_or_else(|| object_error(WHAT, format!("{name} has no code")))?;
+    let insns: &[bpf_insn] = &function.instructions;
+    let mut attr = ProgLoadAttr {
+        prog_type,
+        insn_cnt: u32::try_from(insns.len()).map_err(|e| object_error(WHAT, e))?,
+        insns: insns.as_ptr() as u64,
+        license: program.license.as_ptr() as u64,
+        prog_name: name16(name),
+        expected_attach_type: attach_type,
+        ..Default::default()
+    };
+    let fd = sys_bpf(BPF_PROG_LOAD, &mut attr)
+        .and_then(fd_from)
+        .map_err(|e| syscall_error(WHAT, &e))?;
+    // The program holds references to its maps; ours close when `maps` is dropped.
+    drop(maps);
+    Ok(Loaded { fd, attach_type })
 }
 
 /// Loads the program with `IFINDEX` set to `ifindex`.
 pub fn load(ifindex: u32) -> Result<Loaded> {
-    let mut ebpf = EbpfLoader::new()
-        .override_global("IFINDEX", &ifindex, true)
-        .load(PROGRAM_OBJECT)
-        .map_err(|e| load_error(&e))?;
-    let program: &mut CgroupSock = ebpf
-        .program_mut(PROGRAM_NAME)
-        .ok_or_else(|| Error::Bpf {
-            what: "cannot load the BPF program",
-            reason: format!("{PROGRAM_NAME} is missing from the embedded object"),
-            hint: "the build is broken; rebuild vrfexec",
-        })?
-        .try_into()
-        .map_err(|e| load_error(&e))?;
-    program.load().map_err(|e| load_error(&e))?;
-    Ok(Loaded { ebpf })
+    load_program(
+        PROGRAM_NAME,
+        BPF_PROG_TYPE_CGROUP_SOCK,
+        BPF_CGROUP_INET_SOCK_CREATE,
+        Some(ifindex),
+    )
+}
+
+/// Loads `--strict`'s setsockopt program.
+pub fn load_strict() -> Result<Loaded> {
+    load_program(
+        STRICT_PROGRAM_NAME,
+        BPF_PROG_TYPE_CGROUP_SOCKOPT,
+        BPF_CGROUP_SETSOCKOPT,
+        None,
+    )
 }
 
 impl Loaded {
     /// Attaches to the cgroup open at `cgroup` with BPF_PROG_ATTACH, flags 0 (replacing the
     /// program already there, ours or iproute2's).
     pub fn attach_legacy(&mut self, cgroup: BorrowedFd<'_>) -> Result<()> {
-        let program: &mut CgroupSock = self
-            .ebpf
-            .program_mut(PROGRAM_NAME)
-            .and_then(|p| p.try_into().ok())
-            .ok_or_else(|| Error::Bpf {
-                what: "cannot attach the BPF program",
-                reason: "the program is not loaded".into(),
-                hint: "",
-            })?;
-        let prog_fd = program.fd().map_err(|e| load_error(&e))?;
-        prog_attach(prog_fd.as_fd(), cgroup, BPF_CGROUP_INET_SOCK_CREATE).map_err(|source| {
+        let prog_fd = &self.fd;
+        prog_attach(prog_fd.as_fd(), cgroup, self.attach_type).map_err(|source| {
             let hint = match source.raw_os_error() {
                 Some(libc::EPERM) => "a parent cgroup may hold a program that forbids overrides, or CAP_NET_ADMIN is missing",
                 Some(libc::EINVAL) => "is the kernel built with CONFIG_CGROUP_BPF?",
@@ -269,41 +472,6 @@ fn prog_attach(prog: BorrowedFd<'_>, target: BorrowedFd<'_>, attach_type: u32) -
     sys_bpf(BPF_PROG_ATTACH, &mut attr).map(|_| ())
 }
 
-/// One line from aya's error chain (the verifier log, if any, is left out: it is many lines
-/// and says nothing a user can act on for this fixed program).
-fn load_error(err: &dyn std::error::Error) -> Error {
-    let mut reason = err.to_string();
-    let mut source = err.source();
-    while let Some(inner) = source {
-        let text = inner.to_string();
-        if !reason.contains(&text) {
-            reason.push_str(": ");
-            reason.push_str(&text);
-        }
-        source = inner.source();
-    }
-    let reason = reason.lines().next().unwrap_or_default();
-    // io errors inside aya's chain print " (os error N)"; C tools print only the text.
-    let reason = match reason.find(" (os error ") {
-        Some(at) => {
-            let rest = &reason[at + 11..];
-            let after = rest.find(')').map(|end| &rest[end + 1..]).unwrap_or("");
-            format!("{}{after}", &reason[..at])
-        }
-        None => reason.to_owned(),
-    };
-    let hint = if reason.contains("Operation not permitted") {
-        "run as root, or with CAP_BPF and CAP_NET_ADMIN (CAP_SYS_ADMIN on kernels before 5.8)"
-    } else {
-        ""
-    };
-    Error::Bpf {
-        what: "cannot load the BPF program",
-        reason,
-        hint,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -319,6 +487,8 @@ mod tests {
         let has = |needle: &[u8]| PROGRAM_OBJECT.windows(needle.len()).any(|w| w == needle);
         assert!(has(b"cgroup/sock_create"));
         assert!(has(PROGRAM_NAME.as_bytes()));
+        assert!(has(STRICT_PROGRAM_NAME.as_bytes()));
+        assert!(has(b"cgroup/setsockopt"));
         assert!(has(b"IFINDEX"));
     }
 

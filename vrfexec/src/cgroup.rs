@@ -36,6 +36,8 @@ use crate::error::{Error, Result};
 pub const CGROUP_PROCS: &str = "cgroup.procs";
 /// The directory level under which VRF cgroups live (iproute2's name).
 pub const VRF_DIR: &str = "vrf";
+/// The child of a VRF cgroup that `--strict` runs join.
+pub const STRICT_DIR: &str = "strict";
 /// Where iproute2 keeps named network namespaces.
 const NETNS_RUN_DIR: &str = "/run/netns";
 
@@ -49,7 +51,15 @@ pub struct CgroupMount {
 
 /// The first cgroup2 mount in a mountinfo file.
 pub fn find_cgroup2(mountinfo: &[u8]) -> io::Result<Option<CgroupMount>> {
-    let infos = MountInfos::from_read(mountinfo).map_err(io::Error::other)?;
+    // Only cgroup2 lines reach the full parser: a host can have hundreds of mounts, and every
+    // run reads this file.
+    let text = String::from_utf8_lossy(mountinfo);
+    let lines: String = text
+        .lines()
+        .filter(|l| l.contains(" - cgroup2 "))
+        .flat_map(|l| [l, "\n"])
+        .collect();
+    let infos = MountInfos::from_read(lines.as_bytes()).map_err(io::Error::other)?;
     Ok(infos
         .into_iter()
         .find(|m| m.fs_type == "cgroup2")
@@ -316,6 +326,19 @@ impl Placement {
 
     pub fn display(&self) -> &Path {
         &self.display
+    }
+
+    /// The parent cgroup (the VRF's, for a `strict` child), opened for attaching a program.
+    pub fn open_parent(&self) -> Result<OwnedFd> {
+        let parent = self.access.parent().unwrap_or(&self.access);
+        fs::File::open(parent)
+            .map(OwnedFd::from)
+            .map_err(|source| Error::Cgroup {
+                what: "cannot open cgroup",
+                path: self.display.parent().unwrap_or(&self.display).to_path_buf(),
+                hint: cgroup_hint(&source),
+                source,
+            })
     }
 
     /// The directory's path for reading (cgroup.procs and the like).

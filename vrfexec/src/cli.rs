@@ -5,7 +5,7 @@
 //! the VRF: everything after it is the command's, as with `ip vrf exec`, env(1) and chroot(1).
 use std::ffi::OsString;
 
-use clap::{error::ErrorKind, Args, CommandFactory as _, Parser, Subcommand};
+use clap::{error::ErrorKind, Args, Parser, Subcommand};
 
 use crate::error::{Error, Result};
 
@@ -35,6 +35,8 @@ Examples:
   vrfexec vrf_oobm ssh admin@192.0.2.1   ssh through the out-of-band VRF
   vrfexec default curl http://192.0.2.1/ leave the VRF this shell runs in
   vrfexec --dev eth1 ping -c1 192.0.2.1  bind to a plain interface instead
+  vrfexec -u alice mgmt ssh 192.0.2.1    as alice, with no capabilities
+  vrfexec --strict mgmt /usr/sbin/ntpd   ntpd cannot rebind its sockets elsewhere
   vrfexec -- -odd-name wget URL          a VRF whose name starts with '-'
 
   vrfexec show --json                    the VRFs, for scripts
@@ -333,6 +335,20 @@ pub struct ExecArgs {
     #[arg(short, long)]
     pub verbose: bool,
 
+    /// Run the command as USER (uid, primary gid, supplementary groups) with every
+    /// capability dropped, for good (root only)
+    #[arg(short, long, value_name = "USER")]
+    pub user: Option<OsString>,
+
+    /// With --user: this group instead of the user's primary group
+    #[arg(short, long, value_name = "GROUP", requires = "user")]
+    pub group: Option<OsString>,
+
+    /// The command cannot leave the VRF: setsockopt(SO_BINDTODEVICE, SO_BINDTOIFINDEX,
+    /// IP_UNICAST_IF, IPV6_UNICAST_IF) is refused, for root inside too
+    #[arg(long)]
+    pub strict: bool,
+
     /// The VRF (or `default`), then the command and its arguments
     #[arg(
         value_name = "VRF> <COMMAND",
@@ -351,20 +367,35 @@ pub enum Parsed {
     Printed,
 }
 
+/// The verbs (clap's subcommand names). Deciding the short form needs only these names, so
+/// the common `vrfexec VRF CMD` never builds the whole command tree; a unit test keeps the list
+/// equal to the subcommands.
+pub const VERBS: &[&str] = &[
+    "exec", "show", "identify", "pids", "move", "route", "ping", "gc", "check", "help",
+];
+
 fn is_verb_or_top_level_flag(word: &OsString) -> bool {
     let Some(word) = word.to_str() else {
         return false;
     };
-    if matches!(
-        word,
-        "-h" | "--help" | "-V" | "--version" | "help" | "--generate"
-    ) || word.starts_with("--generate=")
-    {
-        return true;
-    }
-    Cli::command()
-        .get_subcommands()
-        .any(|sub| sub.get_name() == word || sub.get_all_aliases().any(|a| a == word))
+    matches!(word, "-h" | "--help" | "-V" | "--version" | "--generate")
+        || word.starts_with("--generate=")
+        || VERBS.contains(&word)
+}
+
+/// The short form's parser: `exec`'s arguments at the top level.
+#[derive(Parser, Debug)]
+#[command(
+    name = "vrfexec",
+    version,
+    about = ABOUT,
+    long_about = LONG_ABOUT,
+    override_usage = USAGE,
+    after_help = AFTER_HELP
+)]
+struct ShortForm {
+    #[command(flatten)]
+    exec: ExecArgs,
 }
 
 pub fn parse(argv: Vec<OsString>) -> Result<Parsed> {
@@ -379,29 +410,36 @@ pub fn parse(argv: Vec<OsString>) -> Result<Parsed> {
     })
 }
 
-fn parse_inner(mut argv: Vec<OsString>) -> Result<Parsed> {
+fn parse_inner(argv: Vec<OsString>) -> Result<Parsed> {
     match argv.get(1) {
-        None => return Err(Error::Usage("no VRF and command given".into())),
-        Some(first) if !is_verb_or_top_level_flag(first) => argv.insert(1, "exec".into()),
-        Some(_) => {}
+        None => Err(Error::Usage("no VRF and command given".into())),
+        Some(first) if !is_verb_or_top_level_flag(first) => match ShortForm::try_parse_from(argv) {
+            Ok(short) => Ok(Parsed::Run(Cli {
+                generate: None,
+                verb: Some(Verb::Exec(short.exec)),
+            })),
+            Err(err) => clap_error(err),
+        },
+        Some(_) => match Cli::try_parse_from(argv) {
+            Ok(Cli {
+                generate: None,
+                verb: None,
+            }) => Err(Error::Usage("no verb given".into())),
+            Ok(cli) => Ok(Parsed::Run(cli)),
+            Err(err) => clap_error(err),
+        },
     }
-    match Cli::try_parse_from(argv) {
-        Ok(Cli {
-            generate: None,
-            verb: None,
-        }) => Err(Error::Usage("no verb given".into())),
-        Ok(cli) => Ok(Parsed::Run(cli)),
-        Err(err)
-            if matches!(
-                err.kind(),
-                ErrorKind::DisplayHelp | ErrorKind::DisplayVersion
-            ) =>
-        {
-            err.print().map_err(|e| Error::os("cannot print help", e))?;
-            Ok(Parsed::Printed)
-        }
-        Err(err) => Err(Error::Usage(one_line(&err))),
+}
+
+fn clap_error(err: clap::Error) -> Result<Parsed> {
+    if matches!(
+        err.kind(),
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion
+    ) {
+        err.print().map_err(|e| Error::os("cannot print help", e))?;
+        return Ok(Parsed::Printed);
     }
+    Err(Error::Usage(one_line(&err)))
 }
 
 fn one_line(err: &clap::Error) -> String {
@@ -437,6 +475,8 @@ impl ExecArgs {
 
 #[cfg(test)]
 mod tests {
+    use clap::CommandFactory as _;
+
     use super::*;
 
     fn args(words: &[&str]) -> Vec<OsString> {
@@ -522,6 +562,19 @@ mod tests {
         // A VRF named like a verb needs the explicit form.
         assert!(matches!(verb(&["exec", "show", "true"]), Verb::Exec(_)));
         assert!(matches!(verb(&["showx", "true"]), Verb::Exec(_)));
+    }
+
+    #[test]
+    fn the_verb_list_matches_the_subcommands() {
+        let mut names: Vec<String> = Cli::command()
+            .get_subcommands()
+            .map(|s| s.get_name().to_owned())
+            .collect();
+        names.push("help".to_owned());
+        names.sort();
+        let mut listed: Vec<String> = VERBS.iter().map(|v| (*v).to_owned()).collect();
+        listed.sort();
+        assert_eq!(names, listed);
     }
 
     #[test]

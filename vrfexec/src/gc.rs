@@ -85,6 +85,11 @@ fn gc_vrf_level(vrf: &Path, dry_run: bool, report: &mut Report) {
     if let Ok(entries) = fs::read_dir(vrf) {
         for entry in entries.flatten() {
             if entry.file_type().map(|t| t.is_dir()).unwrap_or(false) {
+                // A --strict child is vrfexec's own: it goes first, if idle.
+                let strict = entry.path().join(cgroup::STRICT_DIR);
+                if strict.is_dir() {
+                    remove_if_idle(&strict, dry_run, report);
+                }
                 remove_if_idle(&entry.path(), dry_run, report);
             }
         }

@@ -12,27 +12,29 @@ pub mod error;
 pub mod exec;
 pub mod gc;
 pub mod generate;
+pub mod identity;
 pub mod names;
 pub mod netlink;
 pub mod ping;
 pub mod place;
+pub mod policy;
 pub mod privilege;
 pub mod procs;
 pub mod route;
 pub mod show;
 pub mod target;
 
-use std::{ffi::OsString, io::Write as _, process::ExitCode};
+use std::{ffi::OsString, io::Write as _};
 
 use error::{Error, Result};
 use target::Target;
 
 /// Runs vrfexec with `argv` (program name first). On success of the exec verb this never
 /// returns: the process becomes the command.
-pub fn run(argv: Vec<OsString>) -> Result<ExitCode> {
+pub fn run(argv: Vec<OsString>) -> Result<u8> {
     let inherited = exec::InheritedFds::snapshot();
     let cli = match cli::parse(argv)? {
-        cli::Parsed::Printed => return Ok(ExitCode::SUCCESS),
+        cli::Parsed::Printed => return Ok(0),
         cli::Parsed::Run(cli) => cli,
     };
     let output = match (cli.generate, cli.verb) {
@@ -48,11 +50,18 @@ pub fn run(argv: Vec<OsString>) -> Result<ExitCode> {
             procs::pids(&args.vrf, args.json, &mut open_netlink()?)?.into_bytes()
         }
         (None, Some(cli::Verb::Move(args))) => {
+            root_only("move")?;
             procs::move_process(&args.pid, &args.vrf, &Log(args.verbose))?;
             Vec::new()
         }
-        (None, Some(cli::Verb::Check(args))) => return check_verb(&args),
+        (None, Some(cli::Verb::Check(args))) => {
+            if args.fix {
+                root_only("check --fix")?;
+            }
+            return check_verb(&args);
+        }
         (None, Some(cli::Verb::Gc(args))) => {
+            root_only("gc")?;
             gc::run(args.dry_run, &Log(args.verbose || args.dry_run))?;
             Vec::new()
         }
@@ -64,7 +73,7 @@ pub fn run(argv: Vec<OsString>) -> Result<ExitCode> {
                 args.family.family(),
                 args.json,
             )?;
-            return write_stdout(text.as_bytes()).map(|()| ExitCode::from(code));
+            return write_stdout(text.as_bytes()).map(|()| code);
         }
         (None, Some(cli::Verb::Ping(args))) => {
             let status2 = |inner| Error::WithStatus {
@@ -85,15 +94,15 @@ pub fn run(argv: Vec<OsString>) -> Result<ExitCode> {
             )
             .map_err(status2)?;
             let code = ping::run(&args.vrf, args.dev, &args.dest, &options).map_err(status2)?;
-            return Ok(ExitCode::from(code));
+            return Ok(code);
         }
         (None, None) => return Err(Error::Usage("no verb given".into())),
     };
-    write_stdout(&output).map(|()| ExitCode::SUCCESS)
+    write_stdout(&output).map(|()| 0)
 }
 
 /// `check [VRF...] [--json] [--fix [--dry-run]]`: exit 0 clean, 1 findings remain.
-fn check_verb(args: &cli::CheckArgs) -> Result<ExitCode> {
+fn check_verb(args: &cli::CheckArgs) -> Result<u8> {
     let only = args
         .vrfs
         .iter()
@@ -127,7 +136,7 @@ fn check_verb(args: &cli::CheckArgs) -> Result<ExitCode> {
             } else {
                 applied.iter().map(|c| format!("{c}\n")).collect()
             };
-            return write_stdout(text.as_bytes()).map(|()| ExitCode::SUCCESS);
+            return write_stdout(text.as_bytes()).map(|()| 0);
         }
         snapshot = check::collect::snapshot()?;
     }
@@ -141,11 +150,7 @@ fn check_verb(args: &cli::CheckArgs) -> Result<ExitCode> {
         text
     };
     write_stdout(text.as_bytes())?;
-    Ok(if check::has_problems(&findings) {
-        ExitCode::from(1)
-    } else {
-        ExitCode::SUCCESS
-    })
+    Ok(if check::has_problems(&findings) { 1 } else { 0 })
 }
 
 fn write_stdout(output: &[u8]) -> Result<()> {
@@ -178,13 +183,82 @@ impl Log {
 
 /// Sets up the binding and execs; returns only the error that stopped it.
 fn exec_verb(args: &cli::ExecArgs, inherited: &exec::InheritedFds) -> Error {
-    match prepare(args) {
-        Ok((path, command)) => exec::exec(&path, &command, inherited),
-        Err(err) => err,
+    let (path, command, identity) = match prepare(args) {
+        Ok(prepared) => prepared,
+        Err(err) => return err,
+    };
+    if let Some((identity, mode)) = identity {
+        if let Err(err) = identity::drop_to(&identity, mode) {
+            return err;
+        }
+        if mode == identity::DropMode::SwitchUser {
+            for (key, value) in identity::user_environment(&identity) {
+                // Single-threaded, right before exec: nothing else reads the environment.
+                std::env::set_var(key, value);
+            }
+        }
+    }
+    exec::exec(&path, &command, inherited)
+}
+
+/// Whether vrfexec runs with privileges its caller does not have (file capabilities or
+/// setuid: the kernel sets AT_SECURE) for a caller who is not root: policy mode.
+pub fn policy_mode() -> bool {
+    // SAFETY: getauxval only reads the process's auxiliary vector.
+    let secure = unsafe { libc::getauxval(libc::AT_SECURE) } != 0;
+    secure && !nix::unistd::getuid().is_root()
+}
+
+/// Policy mode: may the caller use `target`? Denials are logged and explained.
+fn authorize(target: &Target) -> Result<()> {
+    let caller = identity::caller()?;
+    let deny = |why: String| {
+        policy::log_denial(&format!(
+            "denied uid {} ({}): {why}",
+            caller.uid, caller.name
+        ));
+        Error::Refused(why)
+    };
+    match target {
+        Target::Default => Ok(()),
+        Target::Device(dev) => Err(deny(format!(
+            "--dev {dev} needs root: the policy grants VRFs only"
+        ))),
+        Target::Vrf(vrf) => {
+            let policy = policy::Policy::load(std::path::Path::new(policy::POLICY_PATH))
+                .map_err(|e| deny(e.to_string()))?;
+            let groups = identity::group_names(caller.gid, &caller.groups);
+            if policy.allows(&caller.name, &groups, vrf) {
+                Ok(())
+            } else {
+                Err(deny(format!(
+                    "user {} may not use VRF {vrf} ({} allows it to no rule of theirs)",
+                    caller.name,
+                    policy::POLICY_PATH
+                )))
+            }
+        }
     }
 }
 
-fn prepare(args: &cli::ExecArgs) -> Result<(std::path::PathBuf, Vec<OsString>)> {
+/// Verbs that change other processes or the system: never for a policy-mode caller.
+fn root_only(verb: &str) -> Result<()> {
+    if policy_mode() {
+        return Err(Error::Refused(format!(
+            "vrfexec {verb} needs root; non-root users may only run commands in the VRFs {} grants",
+            policy::POLICY_PATH
+        )));
+    }
+    Ok(())
+}
+
+type Prepared = (
+    std::path::PathBuf,
+    Vec<OsString>,
+    Option<(identity::Identity, identity::DropMode)>,
+);
+
+fn prepare(args: &cli::ExecArgs) -> Result<Prepared> {
     let log = Log(args.verbose);
     let (vrf_word, command) = args.split()?;
     let target = match (&args.dev, vrf_word) {
@@ -192,9 +266,26 @@ fn prepare(args: &cli::ExecArgs) -> Result<(std::path::PathBuf, Vec<OsString>)> 
         (None, Some(vrf)) => Target::vrf(vrf)?,
         (None, None) => return Err(Error::Usage("no VRF and command given".into())),
     };
+    let policy = policy_mode();
+    if policy && args.user.is_some() {
+        return Err(Error::Refused(
+            "--user needs root; non-root callers always run the command as themselves".into(),
+        ));
+    }
     if target != Target::Default {
         privilege::check_bpf_capabilities()?;
     }
+    if policy {
+        authorize(&target)?;
+    }
+    let identity = match (&args.user, policy) {
+        (Some(user), _) => Some((
+            identity::lookup(user, args.group.as_deref())?,
+            identity::DropMode::SwitchUser,
+        )),
+        (None, true) => Some((identity::caller()?, identity::DropMode::KeepCaller)),
+        (None, false) => None,
+    };
     let path = exec::resolve(&command[0])?;
     log.step(format_args!("command: {}", path.display()));
 
@@ -211,8 +302,8 @@ fn prepare(args: &cli::ExecArgs) -> Result<(std::path::PathBuf, Vec<OsString>)> 
             .map(|t| format!(" table {t}"))
             .unwrap_or_default()
     ));
-    place::place(&place::Subject::current()?, &binding, &log)?;
-    Ok((path, command.to_vec()))
+    place::place(&place::Subject::current()?, &binding, args.strict, &log)?;
+    Ok((path, command.to_vec(), identity))
 }
 
 /// The default VRF needs no lookup.

@@ -7,13 +7,21 @@
 use std::io;
 
 use netlink_packet_core::{
-    NetlinkHeader, NetlinkMessage, NetlinkPayload, NLM_F_ACK, NLM_F_DUMP, NLM_F_REQUEST,
+    ErrorBuffer, NetlinkBuffer, NetlinkDeserializable as _, NetlinkHeader, NetlinkMessage,
+    NLMSG_DONE, NLMSG_ERROR, NLM_F_ACK, NLM_F_DUMP, NLM_F_REQUEST,
 };
 use netlink_packet_route::{
-    link::{InfoData, InfoKind, InfoVrf, LinkAttribute, LinkFlags, LinkInfo, LinkMessage, State},
-    RouteNetlinkMessage,
+    link::{
+        InfoData, InfoKind, InfoVrf, LinkAttribute, LinkFlags, LinkInfo, LinkMessage,
+        LinkMessageBuffer, State,
+    },
+    AddressFamily, RouteNetlinkMessage,
 };
+use netlink_packet_utils::ParseableParametrized as _;
 use netlink_sys::{protocols::NETLINK_ROUTE, Socket, SocketAddr};
+
+/// RTM_NEWLINK from <linux/rtnetlink.h>.
+const RTM_NEWLINK: u16 = 16;
 
 /// What vrfexec needs to know about a device.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -103,6 +111,26 @@ impl RtNetlink {
         message: RouteNetlinkMessage,
         flags: u16,
     ) -> io::Result<Vec<RouteNetlinkMessage>> {
+        let mut replies = Vec::new();
+        self.exchange(message, flags, |message_type, payload| {
+            let mut header = NetlinkHeader::default();
+            header.message_type = message_type;
+            let message =
+                RouteNetlinkMessage::deserialize(&header, payload).map_err(invalid_data)?;
+            replies.push(message);
+            Ok(())
+        })?;
+        Ok(replies)
+    }
+
+    /// Sends `message` and hands each reply's (type, payload) to `on_reply` until the request
+    /// is complete (an ack or NLMSG_DONE); an error reply becomes the matching io::Error.
+    fn exchange(
+        &mut self,
+        message: RouteNetlinkMessage,
+        flags: u16,
+        mut on_reply: impl FnMut(u16, &[u8]) -> io::Result<()>,
+    ) -> io::Result<()> {
         self.sequence = self.sequence.wrapping_add(1);
         let mut packet = NetlinkMessage::new(NetlinkHeader::default(), message.into());
         packet.header.flags = NLM_F_REQUEST | flags;
@@ -112,41 +140,45 @@ impl RtNetlink {
         packet.serialize(&mut buf[..]);
         self.socket.send(&buf[..], 0)?;
 
-        let mut replies = Vec::new();
-        let mut receive = vec![0u8; 64 * 1024];
+        // Received into spare capacity: no 64 KiB memset per request.
+        let mut receive: Vec<u8> = Vec::with_capacity(64 * 1024);
         loop {
-            let size = self.socket.recv(&mut &mut receive[..], 0)?;
-            if parse_replies(&receive[..size], self.sequence, &mut replies)? {
-                return Ok(replies);
+            receive.clear();
+            self.socket.recv(&mut receive, 0)?;
+            if walk_replies(&receive, self.sequence, &mut on_reply)? {
+                return Ok(());
             }
         }
     }
 }
 
-/// Parses every netlink message in one datagram, appending route messages for `sequence` to
-/// `out`. Returns true once the request is complete (an ack or Done); an error reply becomes
-/// the matching io::Error.
-fn parse_replies(
+fn invalid_data(e: impl std::fmt::Display) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, e.to_string())
+}
+
+/// Walks every netlink message in one datagram, passing the (type, payload) of those for
+/// `sequence` to `on_reply`. Returns true once the request is complete (an ack, error code 0,
+/// or NLMSG_DONE); an error reply becomes the matching io::Error.
+fn walk_replies(
     datagram: &[u8],
     sequence: u32,
-    out: &mut Vec<RouteNetlinkMessage>,
+    on_reply: &mut impl FnMut(u16, &[u8]) -> io::Result<()>,
 ) -> io::Result<bool> {
     let mut offset = 0;
     while offset < datagram.len() {
-        let bytes = &datagram[offset..];
-        let message: NetlinkMessage<RouteNetlinkMessage> = NetlinkMessage::deserialize(bytes)
-            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))?;
-        let length = message.header.length as usize;
-        if message.header.sequence_number == sequence {
-            match message.payload {
-                NetlinkPayload::InnerMessage(inner) => out.push(inner),
-                // Error code 0 is the ack that ends a request.
-                NetlinkPayload::Error(err) => match err.code {
-                    None => return Ok(true),
-                    Some(_) => return Err(err.to_io()),
-                },
-                NetlinkPayload::Done(_) => return Ok(true),
-                _ => {}
+        let buffer = NetlinkBuffer::new_checked(&datagram[offset..]).map_err(invalid_data)?;
+        let length = buffer.length() as usize;
+        if buffer.sequence_number() == sequence {
+            match buffer.message_type() {
+                NLMSG_ERROR => {
+                    let error = ErrorBuffer::new_checked(buffer.payload()).map_err(invalid_data)?;
+                    return match error.code() {
+                        None => Ok(true),
+                        Some(code) => Err(io::Error::from_raw_os_error(-code.get())),
+                    };
+                }
+                NLMSG_DONE => return Ok(true),
+                message_type => on_reply(message_type, buffer.payload())?,
             }
         }
         if length == 0 {
@@ -157,17 +189,48 @@ fn parse_replies(
     Ok(false)
 }
 
+/// The attributes vrfexec reads from a link (IFLA_IFNAME, IFLA_MASTER, IFLA_OPERSTATE,
+/// IFLA_LINKINFO).
+const LINK_ATTRIBUTES: [u16; 4] = [3, 10, 16, 18];
+
+/// An RTM_NEWLINK payload parsed for only those attributes: the exec path's lookup skips
+/// statistics and per-family configuration, which are most of the message and, parsed in
+/// full, most of vrfexec's start-up time.
+fn link_from_payload(payload: &[u8]) -> io::Result<Link> {
+    let buffer = LinkMessageBuffer::new_checked(payload).map_err(invalid_data)?;
+    let mut message = LinkMessage::default();
+    message.header.index = buffer.link_index();
+    message.header.flags = LinkFlags::from_bits_retain(buffer.flags());
+    for nla in buffer.attributes() {
+        let nla = nla.map_err(invalid_data)?;
+        if LINK_ATTRIBUTES.contains(&nla.kind()) {
+            let attribute = LinkAttribute::parse_with_param(&nla, AddressFamily::Unspec)
+                .map_err(invalid_data)?;
+            message.attributes.push(attribute);
+        }
+    }
+    Ok(link_from_message(&message))
+}
+
 impl LinkSource for RtNetlink {
     fn link_by_name(&mut self, name: &str) -> io::Result<Option<Link>> {
         let mut message = LinkMessage::default();
         message
             .attributes
             .push(LinkAttribute::IfName(name.to_owned()));
-        match self.request(RouteNetlinkMessage::GetLink(message), false) {
-            Ok(replies) => Ok(replies.iter().find_map(|reply| match reply {
-                RouteNetlinkMessage::NewLink(link) => Some(link_from_message(link)),
-                _ => None,
-            })),
+        let mut found = None;
+        let result = self.exchange(
+            RouteNetlinkMessage::GetLink(message),
+            NLM_F_ACK,
+            |message_type, payload| {
+                if message_type == RTM_NEWLINK {
+                    found = Some(link_from_payload(payload)?);
+                }
+                Ok(())
+            },
+        );
+        match result {
+            Ok(()) => Ok(found),
             Err(err) if err.raw_os_error() == Some(libc::ENODEV) => Ok(None),
             Err(err) => Err(err),
         }
@@ -300,7 +363,7 @@ pub mod fake {
 
 #[cfg(test)]
 mod tests {
-    use netlink_packet_core::{ErrorMessage, NLMSG_DONE};
+    use netlink_packet_core::{ErrorMessage, NetlinkPayload};
 
     use super::*;
 
@@ -313,6 +376,43 @@ mod tests {
             LinkInfo::Data(InfoData::Vrf(vec![InfoVrf::TableId(table)])),
         ]));
         message
+    }
+
+    /// The typed view of walk_replies, as request_with_flags uses it.
+    fn parse_replies(
+        datagram: &[u8],
+        sequence: u32,
+        out: &mut Vec<RouteNetlinkMessage>,
+    ) -> io::Result<bool> {
+        walk_replies(datagram, sequence, &mut |message_type, payload| {
+            let mut header = NetlinkHeader::default();
+            header.message_type = message_type;
+            out.push(RouteNetlinkMessage::deserialize(&header, payload).map_err(invalid_data)?);
+            Ok(())
+        })
+    }
+
+    #[test]
+    fn link_payloads_are_parsed_for_what_vrfexec_reads() {
+        use netlink_packet_utils::Emitable as _;
+        let mut message = vrf_message(5, "red", 10);
+        message.header.flags = LinkFlags::Up;
+        message.attributes.push(LinkAttribute::Mtu(1500));
+        message.attributes.push(LinkAttribute::Controller(3));
+        message.attributes.push(LinkAttribute::OperState(State::Up));
+        let mut payload = vec![0; message.buffer_len()];
+        message.emit(&mut payload);
+        let link = link_from_payload(&payload).expect("parse");
+        assert_eq!(link, link_from_message(&message));
+        assert_eq!(
+            (link.index, link.name.as_str(), link.vrf_table, link.master),
+            (5, "red", Some(10), Some(3))
+        );
+        assert!(link.admin_up && link.is_vrf());
+        assert!(
+            link_from_payload(&payload[..8]).is_err(),
+            "a truncated header is an error"
+        );
     }
 
     fn serialize(payload: NetlinkPayload<RouteNetlinkMessage>, sequence: u32) -> Vec<u8> {
@@ -402,6 +502,5 @@ mod tests {
         let mut out = Vec::new();
         assert!(parse_replies(&datagram, 2, &mut out).expect("parse"));
         assert!(out.is_empty());
-        let _ = NLMSG_DONE;
     }
 }

@@ -80,17 +80,35 @@ fn lock(dir: &std::os::fd::OwnedFd, placement: &cgroup::Placement, how: libc::c_
 /// joined: concurrent runs on one VRF check and attach one at a time, and `vrfexec gc`, which
 /// takes the same lock, cannot remove the cgroup under a run. If gc removed it between mkdir
 /// and the lock, the directory is made again.
-pub fn place(subject: &Subject, binding: &Binding, log: &Log) -> Result<()> {
-    let cgroup_path = cgroup::vrf_cgroup(
+///
+/// With `strict`, the subject joins `<leaf>/strict`, a child of the VRF's cgroup carrying the
+/// setsockopt program that refuses rebinding; it inherits the VRF's sock_create program from
+/// the parent, and runs without --strict in the same VRF stay unaffected.
+pub fn place(subject: &Subject, binding: &Binding, strict: bool, log: &Log) -> Result<()> {
+    if strict && binding.ifindex == 0 {
+        return Err(Error::Usage(
+            "--strict needs a VRF or --dev, not default".into(),
+        ));
+    }
+    let leaf_path = cgroup::vrf_cgroup(
         &subject.cgroup,
         subject.netns.as_deref(),
         binding.leaf.as_deref(),
     );
+    let cgroup_path = if strict {
+        format!("{leaf_path}/{}", cgroup::STRICT_DIR)
+    } else {
+        leaf_path
+    };
     let root = cgroup::CgroupRoot::open()?;
     let mut attempts = 0;
     let (placement, dir) = loop {
         let placement = root.create(&cgroup_path)?;
-        let dir = placement.open_dir()?;
+        let dir = if strict {
+            placement.open_parent()?
+        } else {
+            placement.open_dir()?
+        };
         lock(&dir, &placement, libc::LOCK_EX)?;
         if cgroup::is_live(&dir) {
             break (placement, dir);
@@ -121,6 +139,16 @@ pub fn place(subject: &Subject, binding: &Binding, log: &Log) -> Result<()> {
                 "attached cgroup/sock_create (ifindex {})",
                 binding.ifindex
             ));
+        }
+    }
+    if strict {
+        let strict_dir = placement.open_dir()?;
+        if bpf::strict_attached(strict_dir.as_fd()) {
+            log.step(format_args!("warm: the strict program is attached"));
+        } else {
+            let mut program = bpf::load_strict()?;
+            program.attach_legacy(strict_dir.as_fd())?;
+            log.step(format_args!("attached cgroup/setsockopt (strict)"));
         }
     }
     placement.join(subject.pid)?;

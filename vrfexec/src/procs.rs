@@ -121,7 +121,10 @@ fn walk_vrf_dirs(
         if entry.file_name() == VRF_DIR {
             let here = dir.file_name().and_then(|n| n.to_str());
             if netns_dir.is_none() || here == netns_dir {
-                read_procs(&entry.path().join(leaf).join(CGROUP_PROCS), out);
+                let leaf_dir = entry.path().join(leaf);
+                read_procs(&leaf_dir.join(CGROUP_PROCS), out);
+                // --strict runs live in the VRF cgroup's `strict` child.
+                read_procs(&leaf_dir.join(cgroup::STRICT_DIR).join(CGROUP_PROCS), out);
             }
             continue;
         }
@@ -213,7 +216,7 @@ pub fn move_process(pid: &str, vrf: &OsString, log: &Log) -> Result<()> {
     };
     let subject = Subject::process(pid)?;
     log.step(format_args!("moving PID {pid} from {}", subject.cgroup));
-    place::place(&subject, &binding, log)
+    place::place(&subject, &binding, false, log)
 }
 
 #[cfg(test)]

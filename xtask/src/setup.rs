@@ -29,6 +29,7 @@ const APT_PACKAGES: &[&str] = &[
     "python3",
     "apt-utils",
     "util-linux",
+    "libcap2-bin",
 ];
 
 #[derive(Args, Default)]
@@ -42,6 +43,7 @@ pub fn run(args: &SetupArgs) -> Result<()> {
     apt_packages()?;
     nightly_components()?;
     bpf_linker()?;
+    cargo_fuzz()?;
     if !args.no_vm {
         crate::vm::fetch_kernel(&crate::vm::KernelChoice::default())?;
     }
@@ -123,4 +125,15 @@ fn bpf_linker() -> Result<()> {
             "llvm-22",
         ],
     )
+}
+
+fn cargo_fuzz() -> Result<()> {
+    let found = Command::new("cargo")
+        .args(["fuzz", "--version"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if found {
+        return Ok(());
+    }
+    run_cmd("cargo", &["install", "cargo-fuzz", "--locked"])
 }

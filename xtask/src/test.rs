@@ -56,8 +56,19 @@ pub fn run(args: &TestArgs) -> Result<()> {
         "cargo",
         &["test", "--workspace", "--exclude", "vrfexec-ebpf"],
     )?;
+    fuzz(20)?;
     if !args.no_vm {
         vm::suite(args.kernel)?;
+    }
+    Ok(())
+}
+
+/// Runs each cargo-fuzz target (fuzz/) for `seconds`: the parsers of untrusted input (names
+/// from the command line, the policy file) must never panic or accept a path escape.
+pub fn fuzz(seconds: u32) -> Result<()> {
+    let limit = format!("-max_total_time={seconds}");
+    for target in ["names", "policy"] {
+        run_cmd("cargo", &["+nightly", "fuzz", "run", target, "--", &limit])?;
     }
     Ok(())
 }

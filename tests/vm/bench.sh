@@ -1,0 +1,114 @@
+#!/bin/bash
+# The benchmark, run in the VM guest by `cargo xtask bench` (never on a host: it builds the
+# lab). Everything is measured side by side in one boot, so only the ratios matter (TCG is
+# slow, and slow in its own way). Prints a Markdown table and the ratios against the targets:
+#   warm overhead <= 0.8 x ip vrf exec's, cold <= 1.0 x; socket rate >= 0.95 x bare;
+#   kernel objects flat after 1000 runs.
+set -uo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/../.." || exit 2
+# shellcheck source=tests/vm/lab.sh
+source tests/vm/lab.sh
+VRFEXEC=${VRFEXEC:-$PWD/target/release/vrfexec}
+[ -x "$VRFEXEC" ] || VRFEXEC=$PWD/target/debug/vrfexec
+RUNS=${RUNS:-200}
+SOCKETS=${SOCKETS:-100000}
+OBJECT_RUNS=${OBJECT_RUNS:-1000}
+
+lab_up >/dev/null 2>&1 || { echo "bench: the lab could not be built"; exit 1; }
+echo "# vrfexec benchmark on Linux $(uname -r) (qemu TCG); $VRFEXEC; $RUNS runs per variant"
+
+# The measurement loop runs inside r, so every variant pays the same (no ip netns exec).
+cat >"$LAB_DIR/inner.sh" <<'INNER'
+set -u
+VRFEXEC=$1 RUNS=$2 OUT=$3
+us() { local t=${EPOCHREALTIME/./}; echo "${t#0}"; }
+: >"$OUT"
+for ((i = 0; i < RUNS; i++)); do
+    t0=$(us); /bin/true; t1=$(us)
+    echo "bare $((t1 - t0))" >>"$OUT"
+    t0=$(us); ip vrf exec blue /bin/true; t1=$(us)
+    echo "ipvrf $((t1 - t0))" >>"$OUT"
+    # Cold: gc removes red's idle cgroup and its program (not timed).
+    "$VRFEXEC" gc
+    t0=$(us); "$VRFEXEC" red /bin/true; t1=$(us)
+    echo "cold $((t1 - t0))" >>"$OUT"
+    t0=$(us); "$VRFEXEC" red /bin/true; t1=$(us)
+    echo "warm $((t1 - t0))" >>"$OUT"
+done
+INNER
+ip netns exec r bash "$LAB_DIR/inner.sh" "$VRFEXEC" "$RUNS" "$LAB_DIR/times"
+
+# stats VARIANT: "median p10 p90" in ms.
+stats() {
+    awk -v v="$1" '$1 == v { print $2 }' "$LAB_DIR/times" | sort -n | awk '
+        { a[NR] = $1 } END { printf "%.1f %.1f %.1f", a[int(NR/2)+1]/1000, a[int(NR*0.1)+1]/1000, a[int(NR*0.9)]/1000 }'
+}
+read -r bare_m bare_lo bare_hi <<<"$(stats bare)"
+echo
+echo "| variant | median ms | p10-p90 ms | overhead over bare ms |"
+echo "|---|---|---|---|"
+declare -A OVER
+for v in bare ipvrf cold warm; do
+    read -r m lo hi <<<"$(stats "$v")"
+    OVER[$v]=$(awk -v m="$m" -v b="$bare_m" 'BEGIN { printf "%.1f", m - b }')
+    label=$v
+    case $v in
+        bare) label="bare exec (/bin/true)" ;;
+        ipvrf) label="ip vrf exec" ;;
+        cold) label="vrfexec, cold (load + attach)" ;;
+        warm) label="vrfexec, warm (join only)" ;;
+    esac
+    echo "| $label | $m | $lo-$hi | ${OVER[$v]} |"
+done
+
+# Socket creation: SOCKETS UDP sockets created and closed, outside and inside vrfexec, three
+# alternating rounds; the best of each (least disturbed) is compared.
+sock_py='import socket,sys,time
+n=int(sys.argv[1]); t=time.perf_counter()
+for _ in range(n): socket.socket(socket.AF_INET, socket.SOCK_DGRAM).close()
+print(n/(time.perf_counter()-t))'
+best_bare=0 best_vrf=0
+for round in 1 2 3; do
+    r=$(ip netns exec r python3 -c "$sock_py" "$SOCKETS")
+    best_bare=$(awk -v a="$best_bare" -v b="$r" 'BEGIN { print (b > a) ? b : a }')
+    r=$(ip netns exec r "$VRFEXEC" red python3 -c "$sock_py" "$SOCKETS")
+    best_vrf=$(awk -v a="$best_vrf" -v b="$r" 'BEGIN { print (b > a) ? b : a }')
+done
+echo
+echo "| socket creation ($SOCKETS UDP sockets) | sockets/s |"
+echo "|---|---|"
+printf '| bare | %.0f |\n| inside vrfexec red | %.0f |\n' "$best_bare" "$best_vrf"
+
+# Kernel objects: programs and links, and cgroup directories, before and after OBJECT_RUNS runs
+# alternating VRFs (cold and warm).
+count_objects() {
+    echo "$(python3 tests/vm/bpf_objects.py) cgroups $(find /sys/fs/cgroup -type d | wc -l)"
+}
+ip netns exec r "$VRFEXEC" red /bin/true
+ip netns exec r "$VRFEXEC" blue /bin/true
+before=$(count_objects)
+ip netns exec r bash -c 'for ((i = 0; i < '"$OBJECT_RUNS"' / 2; i++)); do "$0" red /bin/true; "$0" blue /bin/true; done' "$VRFEXEC"
+after=$(count_objects)
+echo
+echo "| kernel objects | before | after $OBJECT_RUNS runs |"
+echo "|---|---|---|"
+read -r _ pb _ lb _ cb <<<"$before"
+read -r _ pa _ la _ ca <<<"$after"
+echo "| BPF programs | $pb | $pa |"
+echo "| BPF links | $lb | $la |"
+echo "| cgroups | $cb | $ca |"
+
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b <= 0) print "n/a"; else printf "%.2f", a / b }'; }
+warm_ratio=$(ratio "${OVER[warm]}" "${OVER[ipvrf]}")
+cold_ratio=$(ratio "${OVER[cold]}" "${OVER[ipvrf]}")
+sock_ratio=$(ratio "$best_vrf" "$best_bare")
+verdict() { awk -v r="$1" -v op="$2" -v t="$3" 'BEGIN { ok = (op == "<=") ? (r <= t) : (r >= t); print ok ? "met" : "MISSED" }'; }
+echo
+echo "| ratio | measured | target | |"
+echo "|---|---|---|---|"
+echo "| warm overhead / ip vrf exec overhead | $warm_ratio | <= 0.80 | $(verdict "$warm_ratio" "<=" 0.8) |"
+echo "| cold overhead / ip vrf exec overhead | $cold_ratio | <= 1.00 | $(verdict "$cold_ratio" "<=" 1.0) |"
+echo "| socket rate in vrfexec / bare | $sock_ratio | >= 0.95 | $(verdict "$sock_ratio" ">=" 0.95) |"
+flat=met
+[ "$pa" -eq "$pb" ] && [ "$la" -eq "$lb" ] && [ "$ca" -eq "$cb" ] || flat=MISSED
+echo "| kernel objects after $OBJECT_RUNS runs | programs $pb->$pa, cgroups $cb->$ca | flat | $flat |"

@@ -1,0 +1,196 @@
+# shellcheck shell=bash
+# VM scenarios for least privilege (--user, non-root use by policy, --strict) with real users
+# created in the guest. Sourced by suite.sh (rr, pass, fail, skip, selected, last_run, LAB_*).
+# Only ever in the guest: it adds users, a capable copy of vrfexec and /etc/vrfexec.conf.
+
+CAPPED=/usr/local/bin/vrfexec-capped
+SETCAP_CAPS="cap_bpf,cap_net_admin,cap_sys_admin,cap_dac_override+ep"
+
+# as USER CMD...: run CMD in r as USER (uid, gid, supplementary groups), no capabilities.
+as() {
+    local user=$1
+    shift
+    rr setpriv --reuid "$user" --regid "$user" --init-groups --inh-caps=-all "$@"
+}
+
+# caps_line FIELD: the hex value of a /proc/self/status field in R_OUT.
+status_field() {
+    awk -v f="$1:" '$1 == f { print $2 }' <<<"$R_OUT"
+}
+
+rebind_py='import socket,sys
+s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+try:
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, sys.argv[1].encode())
+    print("rebound")
+except PermissionError:
+    print("refused")'
+
+s_security() {
+    local name before
+    if ! in_vm; then
+        skip security "not in the vrfexec VM (these scenarios add users and a capable binary)"
+        return
+    fi
+    groupadd -f netops
+    id alice >/dev/null 2>&1 || useradd -M -s /bin/sh alice
+    id bob >/dev/null 2>&1 || useradd -M -s /bin/sh bob
+    id carol >/dev/null 2>&1 || useradd -M -s /bin/sh -G netops carol
+    install -m 755 "$VRFEXEC" "$CAPPED"
+    setcap "$SETCAP_CAPS" "$CAPPED"
+    printf '# test policy\nallow user alice vrf red\nallow group netops vrf blue\n' >/etc/vrfexec.conf
+    chown root:root /etc/vrfexec.conf
+    chmod 644 /etc/vrfexec.conf
+    # A syslog receiver, so denials can be seen.
+    local syslog="$LAB_DIR/syslog"
+    rm -f /dev/log
+    socat -u UNIX-RECV:/dev/log,mode=666 "OPEN:$syslog,creat,append" &
+    local syslog_pid=$!
+    sleep 0.3
+
+    name=sec/allowed-user-reaches-peer
+    if selected "$name"; then
+        as alice "$CAPPED" red "${CURL[@]}" "$URL4"
+        expect_out "$name" red quiet
+    fi
+    name=sec/group-rule
+    if selected "$name"; then
+        as carol "$CAPPED" blue "${CURL[@]}" "$URL4"
+        expect_out "$name" blue quiet
+    fi
+    name=sec/denied-user-creates-nothing
+    if selected "$name"; then
+        before=$(cgroup_dirs)
+        as bob "$CAPPED" red "${CURL[@]}" "$URL4"
+        local created
+        created=$(comm -13 <(echo "$before") <(cgroup_dirs) | tr '\n' ' ')
+        if [ "$R_RC" -ne 125 ] || [[ $R_ERR != "vrfexec: user bob may not use VRF red"* ]] || [ "$R_OUT" = red ]; then
+            fail "$name" "$(last_run)"
+        elif [ -n "$created" ]; then
+            fail "$name" "a denied run created cgroups: $created"
+        elif ! grep -q "denied uid [0-9]* (bob): user bob may not use VRF red" "$syslog"; then
+            fail "$name" "the denial is not in syslog: $(oneline "$(cat "$syslog")")"
+        else
+            pass "$name"
+        fi
+    fi
+    name=sec/group-member-denied-other-vrf
+    if selected "$name"; then
+        as carol "$CAPPED" red true
+        if [ "$R_RC" -eq 125 ] && [[ $R_ERR == *"may not use VRF red"* ]]; then pass "$name"; else fail "$name" "$(last_run)"; fi
+    fi
+    name=sec/policy-target-has-no-capabilities
+    if selected "$name"; then
+        as alice "$CAPPED" red cat /proc/self/status
+        local uid
+        uid=$(id -u alice)
+        local bad=""
+        for f in CapInh CapPrm CapEff CapAmb; do
+            [ "$(status_field "$f")" = 0000000000000000 ] || bad+="$f=$(status_field "$f") "
+        done
+        [ "$(status_field Uid)" = "$uid" ] || bad+="Uid=$(status_field Uid) "
+        if [ "$R_RC" -eq 0 ] && [ -z "$bad" ] && grep -qP "^Uid:\t$uid\t$uid\t$uid\t$uid$" <<<"$R_OUT"; then pass "$name"; else fail "$name" "${bad}$(last_run)"; fi
+    fi
+    name=sec/user-option-drops-everything
+    if selected "$name"; then
+        rr "$VRFEXEC" --user carol red cat /proc/self/status
+        local uid gid bad=""
+        uid=$(id -u carol) gid=$(id -g carol)
+        for f in CapInh CapPrm CapEff CapAmb CapBnd; do
+            [ "$(status_field "$f")" = 0000000000000000 ] || bad+="$f=$(status_field "$f") "
+        done
+        grep -qP "^Uid:\t$uid\t$uid\t$uid\t$uid$" <<<"$R_OUT" || bad+="uids "
+        grep -qP "^Gid:\t$gid\t$gid\t$gid\t$gid$" <<<"$R_OUT" || bad+="gids "
+        grep -qP "^Groups:.*\b$(getent group netops | cut -d: -f3)\b" <<<"$R_OUT" || bad+="groups "
+        if [ "$R_RC" -eq 0 ] && [ -z "$bad" ]; then pass "$name"; else fail "$name" "${bad}$(last_run)"; fi
+    fi
+    name=sec/user-option-reaches-peer-as-user
+    if selected "$name"; then
+        rr "$VRFEXEC" -u alice -g netops blue sh -c 'echo "$(id -un):$(id -gn):$USER:$HOME"; curl -s --max-time 20 http://10.9.0.2/'
+        expect_out "$name" "$(printf 'alice:netops:alice:%s\nblue' "$(getent passwd alice | cut -d: -f6)")" quiet
+    fi
+    name=sec/non-root-cannot-rebind
+    if selected "$name"; then
+        as alice "$CAPPED" red python3 -c "$rebind_py" blue
+        expect_out "$name" refused
+    fi
+    name=sec/root-can-rebind-without-strict
+    if selected "$name"; then
+        rr "$VRFEXEC" red python3 -c "$rebind_py" blue
+        expect_out "$name" rebound
+    fi
+    name=sec/strict-stops-root
+    if selected "$name"; then
+        rr "$VRFEXEC" --strict red python3 -c "$rebind_py" blue
+        local rebind=$R_OUT
+        rr "$VRFEXEC" --strict red "${CURL[@]}" "$URL4"
+        if [ "$rebind" = refused ] && [ "$R_OUT" = red ]; then pass "$name"; else fail "$name" "rebind: $rebind; curl: $(last_run)"; fi
+    fi
+    name=sec/strict-process-is-identified
+    if selected "$name"; then
+        rr "$VRFEXEC" --strict red "$VRFEXEC" identify
+        expect_out "$name" red quiet
+    fi
+    name=sec/root-only-verbs
+    if selected "$name"; then
+        local bad=""
+        as alice "$CAPPED" gc; [ "$R_RC" -eq 125 ] && [[ $R_ERR == *"needs root"* ]] || bad+="gc: $(last_run); "
+        as alice "$CAPPED" move 1 red; [ "$R_RC" -eq 125 ] && [[ $R_ERR == *"needs root"* ]] || bad+="move: $(last_run); "
+        as alice "$CAPPED" check --fix; [ "$R_RC" -eq 125 ] && [[ $R_ERR == *"needs root"* ]] || bad+="check --fix: $(last_run); "
+        as alice "$CAPPED" --user root red true; [ "$R_RC" -eq 125 ] && [[ $R_ERR == *"--user needs root"* ]] || bad+="--user: $(last_run); "
+        as alice "$CAPPED" --dev r-red true; [ "$R_RC" -eq 125 ] && [[ $R_ERR == *"needs root"* ]] || bad+="--dev: $(last_run); "
+        if [ -z "$bad" ]; then pass "$name"; else fail "$name" "$bad"; fi
+    fi
+    name=sec/bad-policy-file-refused
+    if selected "$name"; then
+        local bad=""
+        chmod 666 /etc/vrfexec.conf
+        as alice "$CAPPED" red true; [ "$R_RC" -eq 125 ] && [[ $R_ERR == *"refused: mode 666"* ]] || bad+="mode: $(last_run); "
+        chmod 644 /etc/vrfexec.conf
+        chown alice /etc/vrfexec.conf
+        as alice "$CAPPED" red true; [ "$R_RC" -eq 125 ] && [[ $R_ERR == *"owned by uid"* ]] || bad+="owner: $(last_run); "
+        chown root /etc/vrfexec.conf
+        echo "allow everyone vrf red" >>/etc/vrfexec.conf
+        as alice "$CAPPED" red true; [ "$R_RC" -eq 125 ] && [[ $R_ERR == *"line 4"* ]] || bad+="syntax: $(last_run); "
+        sed -i '$d' /etc/vrfexec.conf
+        as alice "$CAPPED" red true; [ "$R_RC" -eq 0 ] || bad+="restored: $(last_run); "
+        if [ -z "$bad" ]; then pass "$name"; else fail "$name" "$bad"; fi
+    fi
+    name=sec/hostile-input
+    if selected "$name"; then
+        local bad="" long word
+        long=$(printf 'x%.0s' $(seq 1 4096))
+        for word in ../x a/b "$long" "rød" ".." "a b"; do
+            as alice "$CAPPED" -- "$word" true
+            [ "$R_RC" -eq 125 ] && [[ $R_ERR == "vrfexec: "* ]] || bad+="vrf ${word:0:20}: $(last_run); "
+            rr "$VRFEXEC" --user "$word" red true
+            [ "$R_RC" -eq 125 ] || bad+="user ${word:0:20}: $(last_run); "
+        done
+        as alice "$CAPPED" -x true; [ "$R_RC" -eq 125 ] && [[ $R_ERR == *"invalid usage"* ]] || bad+="-x: $(last_run); "
+        if [ -z "$bad" ]; then pass "$name"; else fail "$name" "$bad"; fi
+    fi
+    name=sec/path-trap
+    if selected "$name"; then
+        # vrfexec runs no helper while privileged: a trap ip/modprobe/mount on PATH stays
+        # unused, and the command found on PATH runs as the caller with no capabilities.
+        local trap="$LAB_DIR/trap" marker="$LAB_DIR/trap/sprung"
+        mkdir -p "$trap"
+        chmod 755 "$LAB_DIR" "$trap"
+        for tool in ip modprobe mount sh; do
+            printf '#!/bin/sh\ntouch %s\n' "$marker" >"$trap/$tool"
+            chmod 755 "$trap/$tool"
+        done
+        printf '#!/bin/sh\ngrep CapEff /proc/self/status\n' >"$trap/whoami-caps"
+        chmod 755 "$trap/whoami-caps"
+        as alice env PATH="$trap:/usr/bin:/bin" "$CAPPED" red whoami-caps
+        if [ -e "$marker" ]; then
+            fail "$name" "vrfexec ran a helper from the caller's PATH"
+        elif [ "$R_OUT" != "$(printf 'CapEff:\t0000000000000000')" ]; then
+            fail "$name" "$(last_run)"
+        else
+            pass "$name"
+        fi
+    fi
+    kill "$syslog_pid" 2>/dev/null
+    rm -f /dev/log /etc/vrfexec.conf "$CAPPED"
+}
