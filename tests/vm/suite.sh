@@ -19,6 +19,8 @@ source tests/vm/lab.sh
 source tests/vm/verbs.sh
 # shellcheck source=tests/vm/security.sh
 source tests/vm/security.sh
+# shellcheck source=tests/vm/package.sh
+source tests/vm/package.sh
 
 VRFEXEC=${VRFEXEC:-$PWD/target/debug/vrfexec}
 # Per command, so that a hung command fails its scenario instead of the whole boot.
@@ -629,6 +631,7 @@ main() {
     s_pingverb
     s_warm_gc
     s_security
+    s_package
     # Last: it changes r's FIB rules (the fix) for good.
     s_check
 

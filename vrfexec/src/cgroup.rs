@@ -230,6 +230,19 @@ impl CgroupRoot {
         Ok((self.access.join(relative), self.display.join(relative)))
     }
 
+    /// Opens an existing cgroup directory.
+    pub fn open_existing(&self, cgroup: &str) -> Result<OwnedFd> {
+        let (access, display) = self.locate(cgroup)?;
+        fs::File::open(&access)
+            .map(OwnedFd::from)
+            .map_err(|source| Error::Cgroup {
+                what: "cannot open cgroup",
+                path: display,
+                hint: cgroup_hint(&source),
+                source,
+            })
+    }
+
     /// Creates `cgroup` and any missing parents; the returned guard removes what it created
     /// unless it is kept.
     pub fn create(&self, cgroup: &str) -> Result<Placement> {

@@ -122,6 +122,19 @@ Examples:
   vrfexec check mgmt --json
   vrfexec check --fix --dry-run";
 
+const ATTACH_HELP: &str = "\
+Attaches the VRF's program to the cgroup vrfexec itself runs in, without moving anything:
+every socket created in that cgroup from then on uses the VRF. Made for systemd units, whose
+processes share one cgroup: `ExecStartPre=+/usr/bin/vrfexec attach mgmt` binds the unit's
+main process and everything it starts (the `+` runs it with full privileges, outside the
+unit's sandbox, in the unit's cgroup). systemd removes the cgroup, and with it the program,
+when the unit stops. vrfexec's systemd generator writes that line for the units listed in
+/etc/vrfexec/units.conf. The root cgroup (the whole system) is refused.
+
+Examples:
+  ExecStartPre=+/usr/bin/vrfexec attach mgmt        in a unit or a drop-in
+  echo 'ssh.service mgmt' >> /etc/vrfexec/units.conf && systemctl daemon-reload";
+
 const GC_HELP: &str = "\
 vrfexec, like `ip vrf exec`, leaves a VRF's cgroup and its program in place after the command
 exits, so the next run only has to join it. gc removes every .../vrf/<NAME> cgroup (and the
@@ -192,6 +205,22 @@ pub enum Verb {
     /// Find VRF leaks and traps (rule order, unreachable defaults, DNS, ...); --fix them
     #[command(after_help = CHECK_HELP)]
     Check(CheckArgs),
+    /// Bind the cgroup vrfexec runs in to a VRF (for a systemd unit's ExecStartPre=+)
+    #[command(after_help = ATTACH_HELP)]
+    Attach(AttachArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct AttachArgs {
+    /// NAME is any network device, not necessarily a VRF
+    #[arg(long)]
+    pub dev: bool,
+    /// The VRF (or, with --dev, the device)
+    #[arg(value_name = "NAME")]
+    pub vrf: OsString,
+    /// Print each step to stderr
+    #[arg(short, long)]
+    pub verbose: bool,
 }
 
 #[derive(Args, Debug)]
@@ -371,7 +400,7 @@ pub enum Parsed {
 /// the common `vrfexec VRF CMD` never builds the whole command tree; a unit test keeps the list
 /// equal to the subcommands.
 pub const VERBS: &[&str] = &[
-    "exec", "show", "identify", "pids", "move", "route", "ping", "gc", "check", "help",
+    "exec", "show", "identify", "pids", "move", "route", "ping", "gc", "check", "attach", "help",
 ];
 
 fn is_verb_or_top_level_flag(word: &OsString) -> bool {

@@ -60,6 +60,14 @@ pub fn run(argv: Vec<OsString>) -> Result<u8> {
             }
             return check_verb(&args);
         }
+        (None, Some(cli::Verb::Attach(args))) => {
+            root_only("attach")?;
+            let target = route::named_target(&args.vrf, args.dev, "attach", "no attach line")?;
+            privilege::check_bpf_capabilities()?;
+            let binding = target::resolve(&target, &mut open_netlink()?)?;
+            place::attach_in_place(&place::Subject::current()?, &binding, &Log(args.verbose))?;
+            Vec::new()
+        }
         (None, Some(cli::Verb::Gc(args))) => {
             root_only("gc")?;
             gc::run(args.dry_run, &Log(args.verbose || args.dry_run))?;

@@ -156,3 +156,53 @@ pub fn place(subject: &Subject, binding: &Binding, strict: bool, log: &Log) -> R
     drop(dir);
     Ok(())
 }
+
+/// `attach`: binds the cgroup `subject` is in (a systemd unit's) to `binding`, in place.
+pub fn attach_in_place(subject: &Subject, binding: &Binding, log: &Log) -> Result<()> {
+    if subject.cgroup == "/" {
+        return Err(Error::Refused(
+            "vrfexec attach binds the cgroup it runs in, and that is the root cgroup (the whole system); run it from a unit's ExecStartPre=+".into(),
+        ));
+    }
+    if cgroup::vrf_of_path(&subject.cgroup).is_some() {
+        return Err(Error::Refused(format!(
+            "{} is already a VRF cgroup; attach is for a unit's own cgroup",
+            subject.cgroup
+        )));
+    }
+    let root = cgroup::CgroupRoot::open()?;
+    let dir = root.open_existing(&subject.cgroup)?;
+    let display = std::path::PathBuf::from(&subject.cgroup);
+    lock_path(&dir, &display)?;
+    log.step(format_args!("cgroup: {}", subject.cgroup));
+    if bpf::attached_ifindex(dir.as_fd()) == Some(binding.ifindex) {
+        log.step(format_args!(
+            "warm: vrfexec's program for ifindex {} is attached",
+            binding.ifindex
+        ));
+        return Ok(());
+    }
+    let memlock = privilege::raise_memlock_if_needed()?;
+    let mut program = bpf::load(binding.ifindex)?;
+    program.attach_legacy(dir.as_fd())?;
+    memlock.restore();
+    log.step(format_args!(
+        "attached cgroup/sock_create (ifindex {})",
+        binding.ifindex
+    ));
+    Ok(())
+}
+
+fn lock_path(dir: &std::os::fd::OwnedFd, display: &std::path::Path) -> Result<()> {
+    use std::os::fd::AsRawFd as _;
+    // SAFETY: flock on an fd we own; released when it is closed.
+    if unsafe { libc::flock(dir.as_raw_fd(), libc::LOCK_EX) } != 0 {
+        return Err(Error::Cgroup {
+            what: "cannot lock cgroup",
+            path: display.to_path_buf(),
+            source: std::io::Error::last_os_error(),
+            hint: "",
+        });
+    }
+    Ok(())
+}

@@ -116,7 +116,7 @@ fn missing_and_unrunnable_commands_are_127_and_126() {
 
 #[test]
 fn generated_man_pages_document_every_option() {
-    for verb in ["", "exec", "show", "identify", "pids", "move"] {
+    for verb in ["", "exec", "show", "identify", "pids", "move", "route", "ping", "gc", "check", "attach"] {
         let kind = if verb.is_empty() {
             "man".to_owned()
         } else {
@@ -187,6 +187,8 @@ fn verbs_reject_bad_arguments_with_125() {
     assert_error(&vrfexec(&["show", "a/b"]), 125, "invalid VRF name");
     assert_error(&vrfexec(&["pids", "default"]), 125, "not default");
     assert_error(&vrfexec(&["pids"]), 125, "invalid usage");
+    assert_error(&vrfexec(&["attach", "a/b"]), 125, "invalid VRF name");
+    assert_error(&vrfexec(&["attach", "default"]), 125, "takes a VRF name");
 }
 
 #[test]

@@ -74,7 +74,7 @@ pub fn run(args: &InstallArgs) -> Result<()> {
 }
 
 /// The verbs listed under "Commands:" in `vrfexec --help` (help itself excluded).
-fn verbs(binary: &Path) -> Result<Vec<String>> {
+pub fn verbs(binary: &Path) -> Result<Vec<String>> {
     let out = Command::new(binary)
         .arg("--help")
         .output()

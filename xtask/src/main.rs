@@ -1,5 +1,6 @@
 //! Project tasks: `cargo xtask <task>`. Everything CI and a newcomer need goes through here, so
 //! that a fresh Debian machine gets from clone to green with the two commands in README.md.
+mod deb;
 mod install;
 mod setup;
 mod test;
@@ -23,6 +24,8 @@ enum Task {
     Setup(setup::SetupArgs),
     /// Build the eBPF object (the same build vrfexec's build.rs runs).
     BuildEbpf,
+    /// Build the Debian package (target/vrfexec_<version>-1_amd64.deb).
+    Deb,
     /// Install vrfexec, its man pages and bash/zsh/fish completions under a prefix.
     Install(install::InstallArgs),
     /// Everything CI runs: setup, fmt, clippy, unit/CLI/host tests, and the VM suite.
@@ -45,6 +48,7 @@ fn main() -> ExitCode {
         Task::Setup(args) => setup::run(&args),
         Task::BuildEbpf => build_ebpf(),
         Task::Install(args) => install::run(&args),
+        Task::Deb => deb::build().map(|_| ()),
         Task::Test(args) => test::run(&args),
         Task::Demo(args) => vm::demo(&args),
         Task::Vm(args) => vm::run(&args),

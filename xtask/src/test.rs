@@ -58,6 +58,8 @@ pub fn run(args: &TestArgs) -> Result<()> {
     )?;
     fuzz(20)?;
     if !args.no_vm {
+        // The suite installs the package in the guest (tests/vm/package.sh).
+        crate::deb::build()?;
         vm::suite(args.kernel)?;
     }
     Ok(())
