@@ -116,7 +116,9 @@ fn missing_and_unrunnable_commands_are_127_and_126() {
 
 #[test]
 fn generated_man_pages_document_every_option() {
-    for verb in ["", "exec", "show", "identify", "pids", "move", "route", "ping", "gc", "check", "attach"] {
+    for verb in [
+        "", "exec", "show", "identify", "pids", "move", "route", "ping", "gc", "check", "attach",
+    ] {
         let kind = if verb.is_empty() {
             "man".to_owned()
         } else {
