@@ -30,6 +30,7 @@ const APT_PACKAGES: &[&str] = &[
     "apt-utils",
     "util-linux",
     "libcap2-bin",
+    "lintian",
     "gcc",
 ];
 

@@ -39,7 +39,9 @@ must mount -t bpf -o mode=700 bpf /sys/fs/bpf
 mount -t debugfs debugfs /sys/kernel/debug 2>/dev/null
 mount -t tracefs tracefs /sys/kernel/tracing 2>/dev/null
 must mount -t tmpfs -o mode=755 run /run
-must mount -t tmpfs -o mode=1777 tmp /tmp
+# No tmpfs on /tmp: the root is already an overlay with a tmpfs upper layer, so writes there
+# stay in the guest anyway, and a tmpfs would hide the host's /tmp, where the job's directory
+# may be (a clone under /tmp, as CI may use).
 [ -e /dev/fd ] || ln -s /proc/self/fd /dev/fd
 
 # Modules: the fetched kernel's tree, so `modprobe vrf` and kernel autoloading just work.
