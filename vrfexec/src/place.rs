@@ -54,23 +54,44 @@ impl Subject {
     }
 }
 
-fn lock(dir: &std::os::fd::OwnedFd, placement: &cgroup::Placement, how: libc::c_int) -> Result<()> {
+/// Takes the exclusive flock on a cgroup directory (released when the fd closes, also when
+/// vrfexec dies); `display` names the cgroup in the error.
+fn lock(dir: &std::os::fd::OwnedFd, display: &std::path::Path) -> Result<()> {
     use std::os::fd::AsRawFd as _;
     loop {
         // SAFETY: flock on an fd we own; the lock goes away when the fd is closed.
-        if unsafe { libc::flock(dir.as_raw_fd(), how) } == 0 {
+        if unsafe { libc::flock(dir.as_raw_fd(), libc::LOCK_EX) } == 0 {
             return Ok(());
         }
         let err = std::io::Error::last_os_error();
         if err.kind() != std::io::ErrorKind::Interrupted {
             return Err(Error::Cgroup {
                 what: "cannot lock cgroup",
-                path: placement.display().to_path_buf(),
+                path: display.to_path_buf(),
                 source: err,
                 hint: "",
             });
         }
     }
+}
+
+/// The warm path or the cold one: leaves vrfexec's program for `ifindex` attached to the
+/// (locked) cgroup at `dir`, loading and attaching it only if it is not already there.
+fn ensure_program(dir: &std::os::fd::OwnedFd, ifindex: u32, log: &Log) -> Result<()> {
+    if bpf::attached_ifindex(dir.as_fd()) == Some(ifindex) {
+        log.step(format_args!(
+            "warm: vrfexec's program for ifindex {ifindex} is attached"
+        ));
+        return Ok(());
+    }
+    let memlock = privilege::raise_memlock_if_needed()?;
+    let mut program = bpf::load(ifindex)?;
+    program.attach_legacy(dir.as_fd())?;
+    memlock.restore();
+    log.step(format_args!(
+        "attached cgroup/sock_create (ifindex {ifindex})"
+    ));
+    Ok(())
 }
 
 /// Creates the VRF cgroup for `subject`, attaches the program for `binding` (unless it is the
@@ -109,7 +130,7 @@ pub fn place(subject: &Subject, binding: &Binding, strict: bool, log: &Log) -> R
         } else {
             placement.open_dir()?
         };
-        lock(&dir, &placement, libc::LOCK_EX)?;
+        lock(&dir, placement.display())?;
         if cgroup::is_live(&dir) {
             break (placement, dir);
         }
@@ -125,21 +146,7 @@ pub fn place(subject: &Subject, binding: &Binding, strict: bool, log: &Log) -> R
     };
     log.step(format_args!("cgroup: {}", placement.display().display()));
     if binding.ifindex != 0 {
-        if bpf::attached_ifindex(dir.as_fd()) == Some(binding.ifindex) {
-            log.step(format_args!(
-                "warm: vrfexec's program for ifindex {} is attached",
-                binding.ifindex
-            ));
-        } else {
-            let memlock = privilege::raise_memlock_if_needed()?;
-            let mut program = bpf::load(binding.ifindex)?;
-            program.attach_legacy(dir.as_fd())?;
-            memlock.restore();
-            log.step(format_args!(
-                "attached cgroup/sock_create (ifindex {})",
-                binding.ifindex
-            ));
-        }
+        ensure_program(&dir, binding.ifindex, log)?;
     }
     if strict {
         let strict_dir = placement.open_dir()?;
@@ -173,36 +180,7 @@ pub fn attach_in_place(subject: &Subject, binding: &Binding, log: &Log) -> Resul
     let root = cgroup::CgroupRoot::open()?;
     let dir = root.open_existing(&subject.cgroup)?;
     let display = std::path::PathBuf::from(&subject.cgroup);
-    lock_path(&dir, &display)?;
+    lock(&dir, &display)?;
     log.step(format_args!("cgroup: {}", subject.cgroup));
-    if bpf::attached_ifindex(dir.as_fd()) == Some(binding.ifindex) {
-        log.step(format_args!(
-            "warm: vrfexec's program for ifindex {} is attached",
-            binding.ifindex
-        ));
-        return Ok(());
-    }
-    let memlock = privilege::raise_memlock_if_needed()?;
-    let mut program = bpf::load(binding.ifindex)?;
-    program.attach_legacy(dir.as_fd())?;
-    memlock.restore();
-    log.step(format_args!(
-        "attached cgroup/sock_create (ifindex {})",
-        binding.ifindex
-    ));
-    Ok(())
-}
-
-fn lock_path(dir: &std::os::fd::OwnedFd, display: &std::path::Path) -> Result<()> {
-    use std::os::fd::AsRawFd as _;
-    // SAFETY: flock on an fd we own; released when it is closed.
-    if unsafe { libc::flock(dir.as_raw_fd(), libc::LOCK_EX) } != 0 {
-        return Err(Error::Cgroup {
-            what: "cannot lock cgroup",
-            path: display.to_path_buf(),
-            source: std::io::Error::last_os_error(),
-            hint: "",
-        });
-    }
-    Ok(())
+    ensure_program(&dir, binding.ifindex, log)
 }

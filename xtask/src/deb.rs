@@ -12,7 +12,10 @@ use std::{
 
 use anyhow::{bail, Context as _, Result};
 
-use crate::{run_cmd, workspace_root};
+use crate::{
+    install::{generate, verbs},
+    run_cmd, workspace_root,
+};
 
 const VERSION: &str = env!("CARGO_PKG_VERSION");
 const REVISION: &str = "1";
@@ -44,25 +47,6 @@ fn gzip(data: &[u8]) -> Result<Vec<u8>> {
         bail!("gzip failed: {}", out.status);
     }
     Ok(out.stdout)
-}
-
-fn generate(binary: &Path, kind: &str) -> Result<Vec<u8>> {
-    let out = Command::new(binary)
-        .args(["--generate", kind])
-        .output()
-        .with_context(|| format!("failed to run {}", binary.display()))?;
-    if !out.status.success() {
-        bail!(
-            "`vrfexec --generate {kind}` failed: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
-    }
-    Ok(out.stdout)
-}
-
-/// The verbs from `vrfexec --help` (see install.rs).
-fn verbs(binary: &Path) -> Result<Vec<String>> {
-    crate::install::verbs(binary)
 }
 
 /// Builds target/vrfexec_<version>-1_amd64.deb and returns its path.

@@ -28,19 +28,7 @@ pub fn run(args: &InstallArgs) -> Result<()> {
         ],
     )?;
     let binary = prefix.join("bin/vrfexec");
-    let generate = |kind: &str| -> Result<Vec<u8>> {
-        let out = Command::new(&binary)
-            .args(["--generate", kind])
-            .output()
-            .with_context(|| format!("failed to run {}", binary.display()))?;
-        if !out.status.success() {
-            bail!(
-                "`vrfexec --generate {kind}` failed: {}",
-                String::from_utf8_lossy(&out.stderr).trim()
-            );
-        }
-        Ok(out.stdout)
-    };
+    let generate = |kind: &str| generate(&binary, kind);
     let write = |path: &Path, content: &[u8]| -> Result<()> {
         if let Some(dir) = path.parent() {
             fs::create_dir_all(dir)
@@ -71,6 +59,21 @@ pub fn run(args: &InstallArgs) -> Result<()> {
         &generate("complete-fish")?,
     )?;
     Ok(())
+}
+
+/// `vrfexec --generate KIND` of the built or installed binary: a man page or completion.
+pub fn generate(binary: &Path, kind: &str) -> Result<Vec<u8>> {
+    let out = Command::new(binary)
+        .args(["--generate", kind])
+        .output()
+        .with_context(|| format!("failed to run {}", binary.display()))?;
+    if !out.status.success() {
+        bail!(
+            "`vrfexec --generate {kind}` failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok(out.stdout)
 }
 
 /// The verbs listed under "Commands:" in `vrfexec --help` (help itself excluded).
