@@ -84,7 +84,8 @@ struct MapCreateAttr {
     map_name: [u8; 16],
 }
 
-/// BPF_MAP_UPDATE_ELEM (and, with only map_fd, BPF_MAP_FREEZE).
+/// BPF_MAP_LOOKUP_ELEM and BPF_MAP_UPDATE_ELEM (and, with only map_fd, BPF_MAP_FREEZE): the
+/// kernel's one attr layout for map element commands.
 #[repr(C)]
 #[derive(Default)]
 struct MapElemAttr {
@@ -142,17 +143,6 @@ struct InfoByFdAttr {
     bpf_fd: u32,
     info_len: u32,
     info: u64,
-}
-
-/// BPF_MAP_LOOKUP_ELEM.
-#[repr(C)]
-#[derive(Default)]
-struct MapLookupAttr {
-    map_fd: u32,
-    _pad: u32,
-    key: u64,
-    value: u64,
-    flags: u64,
 }
 
 /// The leading fields of `struct bpf_prog_info` (the kernel fills what fits in info_len).
@@ -282,7 +272,7 @@ pub fn attached_ifindex(cgroup: BorrowedFd<'_>) -> Option<u32> {
     }
     let key = 0u32;
     let mut value = 0u32;
-    let mut lookup = MapLookupAttr {
+    let mut lookup = MapElemAttr {
         map_fd: u32::try_from(map.as_raw_fd()).ok()?,
         key: &key as *const u32 as u64,
         value: &mut value as *mut u32 as u64,

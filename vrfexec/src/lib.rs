@@ -217,9 +217,8 @@ pub fn policy_mode() -> bool {
     secure && !nix::unistd::getuid().is_root()
 }
 
-/// Policy mode: may the caller use `target`? Denials are logged and explained.
-fn authorize(target: &Target) -> Result<()> {
-    let caller = identity::caller()?;
+/// Policy mode: may `caller` use `target`? Denials are logged and explained.
+fn authorize(target: &Target, caller: &identity::Identity) -> Result<()> {
     let deny = |why: String| {
         policy::log_denial(&format!(
             "denied uid {} ({}): {why}",
@@ -283,15 +282,16 @@ fn prepare(args: &cli::ExecArgs) -> Result<Prepared> {
     if target != Target::Default {
         privilege::check_bpf_capabilities()?;
     }
-    if policy {
-        authorize(&target)?;
-    }
     let identity = match (&args.user, policy) {
         (Some(user), _) => Some((
             identity::lookup(user, args.group.as_deref())?,
             identity::DropMode::SwitchUser,
         )),
-        (None, true) => Some((identity::caller()?, identity::DropMode::KeepCaller)),
+        (None, true) => {
+            let caller = identity::caller()?;
+            authorize(&target, &caller)?;
+            Some((caller, identity::DropMode::KeepCaller))
+        }
         (None, false) => None,
     };
     let path = exec::resolve(&command[0])?;

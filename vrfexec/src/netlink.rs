@@ -212,12 +212,10 @@ fn link_from_payload(payload: &[u8]) -> io::Result<Link> {
     Ok(link_from_message(&message))
 }
 
-impl LinkSource for RtNetlink {
-    fn link_by_name(&mut self, name: &str) -> io::Result<Option<Link>> {
-        let mut message = LinkMessage::default();
-        message
-            .attributes
-            .push(LinkAttribute::IfName(name.to_owned()));
+impl RtNetlink {
+    /// One RTM_GETLINK for a single device (by the name or index in `message`), parsed for
+    /// only the attributes vrfexec reads. None if there is no such device.
+    fn get_link(&mut self, message: LinkMessage) -> io::Result<Option<Link>> {
         let mut found = None;
         let result = self.exchange(
             RouteNetlinkMessage::GetLink(message),
@@ -234,6 +232,23 @@ impl LinkSource for RtNetlink {
             Err(err) if err.raw_os_error() == Some(libc::ENODEV) => Ok(None),
             Err(err) => Err(err),
         }
+    }
+}
+
+impl LinkSource for RtNetlink {
+    fn link_by_name(&mut self, name: &str) -> io::Result<Option<Link>> {
+        let mut message = LinkMessage::default();
+        message
+            .attributes
+            .push(LinkAttribute::IfName(name.to_owned()));
+        self.get_link(message)
+    }
+
+    /// One request for that index, not a dump of every link.
+    fn name_of(&mut self, index: u32) -> io::Result<Option<String>> {
+        let mut message = LinkMessage::default();
+        message.header.index = index;
+        Ok(self.get_link(message)?.map(|link| link.name))
     }
 
     fn links(&mut self) -> io::Result<Vec<Link>> {
