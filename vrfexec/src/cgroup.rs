@@ -19,16 +19,18 @@
 //! file descriptor and disappears with it, so nothing is left mounted (iproute2 instead mounts
 //! one at /var/run/cgroup2).
 use std::{
+    ffi::OsString,
     fs,
     io::{self, Write as _},
     os::{
         fd::{AsRawFd as _, FromRawFd as _, OwnedFd},
-        unix::fs::{DirBuilderExt as _, MetadataExt as _},
+        unix::{
+            ffi::OsStringExt as _,
+            fs::{DirBuilderExt as _, MetadataExt as _},
+        },
     },
     path::{Path, PathBuf},
 };
-
-use procfs_core::{process::MountInfos, FromRead as _, ProcessCGroups};
 
 use crate::error::{Error, Result};
 
@@ -50,28 +52,43 @@ pub struct CgroupMount {
 }
 
 /// The first cgroup2 mount in a mountinfo file.
+///
+/// Parsed here rather than with procfs-core, which vrfexec uses elsewhere: every run reads
+/// this file, and the full parser (a hash map of options per mount) was a tenth of the code a
+/// `vrfexec VRF CMD` run executes. Only the fields read are split out (proc(5)): the root
+/// (4th), the mount point (5th) and, after the optional fields and the "-" separator, the
+/// filesystem type.
 pub fn find_cgroup2(mountinfo: &[u8]) -> io::Result<Option<CgroupMount>> {
-    // Only cgroup2 lines reach the full parser: a host can have hundreds of mounts, and every
-    // run reads this file.
-    let text = String::from_utf8_lossy(mountinfo);
-    let lines: String = text
-        .lines()
-        .filter(|l| l.contains(" - cgroup2 "))
-        .flat_map(|l| [l, "\n"])
-        .collect();
-    let infos = MountInfos::from_read(lines.as_bytes()).map_err(io::Error::other)?;
-    Ok(infos
-        .into_iter()
-        .find(|m| m.fs_type == "cgroup2")
-        .map(|m| CgroupMount {
-            mount_point: PathBuf::from(unescape_mount_path(&m.mount_point.to_string_lossy())),
-            root: m.root,
-        }))
+    for line in mountinfo.split(|b| *b == b'\n') {
+        if line.is_empty() {
+            continue;
+        }
+        let mut fields = line.split(|b| *b == b' ');
+        let (Some(root), Some(mount_point)) = (fields.nth(3), fields.next()) else {
+            return Err(malformed_mountinfo(line));
+        };
+        let Some(fs_type) = fields.skip_while(|f| *f != b"-").nth(1) else {
+            return Err(malformed_mountinfo(line));
+        };
+        if fs_type == b"cgroup2" {
+            return Ok(Some(CgroupMount {
+                mount_point: PathBuf::from(OsString::from_vec(unescape_mount_path(mount_point))),
+                root: String::from_utf8_lossy(&unescape_mount_path(root)).into_owned(),
+            }));
+        }
+    }
+    Ok(None)
+}
+
+fn malformed_mountinfo(line: &[u8]) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidData,
+        format!("malformed line: {}", String::from_utf8_lossy(line)),
+    )
 }
 
 /// mountinfo escapes space, tab, newline and backslash as `\ooo`.
-fn unescape_mount_path(path: &str) -> String {
-    let bytes = path.as_bytes();
+fn unescape_mount_path(bytes: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
@@ -91,17 +108,18 @@ fn unescape_mount_path(path: &str) -> String {
         out.push(bytes[i]);
         i += 1;
     }
-    String::from_utf8_lossy(&out).into_owned()
+    out
 }
 
-/// The cgroup v2 path of a process from its /proc/PID/cgroup ("0::/path" line).
+/// The cgroup v2 path of a process from its /proc/PID/cgroup: the `0::/path` line
+/// (cgroups(7)); lines of v1 hierarchies have a non-zero ID or controllers.
 pub fn unified_path(proc_cgroup: &[u8]) -> io::Result<Option<String>> {
-    let groups = ProcessCGroups::from_read(proc_cgroup).map_err(io::Error::other)?;
-    Ok(groups
-        .0
-        .into_iter()
-        .find(|g| g.hierarchy == 0 && g.controllers.is_empty())
-        .map(|g| g.pathname))
+    let text = std::str::from_utf8(proc_cgroup)
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+    Ok(text
+        .lines()
+        .find_map(|line| line.strip_prefix("0::"))
+        .map(str::to_owned))
 }
 
 /// The VRF name a cgroup path places a process in, if any: the component after the last
@@ -500,6 +518,23 @@ mod tests {
     }
 
     #[test]
+    fn optional_fields_and_malformed_lines() {
+        let text = "29 1 0:26 / /sys/fs/cgroup rw shared:4 master:1 - cgroup2 cgroup2 rw\n";
+        let mount = find_cgroup2(text.as_bytes())
+            .expect("parse")
+            .expect("found");
+        assert_eq!(mount.mount_point, PathBuf::from("/sys/fs/cgroup"));
+        assert!(find_cgroup2(b"29 1 0:26 / /x rw shared:4\n").is_err());
+        assert!(find_cgroup2(b"29 1 0:26\n").is_err());
+        // A cgroup2 line after others, and a missing newline at the end.
+        let text = "25 24 0:22 / /sys rw - sysfs sysfs rw\n30 24 0:26 / /cg rw - cgroup2 none rw";
+        let mount = find_cgroup2(text.as_bytes())
+            .expect("parse")
+            .expect("found");
+        assert_eq!(mount.mount_point, PathBuf::from("/cg"));
+    }
+
+    #[test]
     fn unified_path_ignores_v1_hierarchies() {
         let text = "12:pids:/user.slice\n1:name=systemd:/user.slice/session-1.scope\n0::/user.slice/session-1.scope\n";
         assert_eq!(
@@ -507,6 +542,10 @@ mod tests {
             Some("/user.slice/session-1.scope")
         );
         assert_eq!(unified_path(b"3:cpu:/\n").expect("parse"), None);
+        assert_eq!(
+            unified_path(b"0::/a:b/c\n").expect("parse").as_deref(),
+            Some("/a:b/c")
+        );
     }
 
     #[test]

@@ -442,12 +442,12 @@ pub fn parse(argv: Vec<OsString>) -> Result<Parsed> {
 fn parse_inner(argv: Vec<OsString>) -> Result<Parsed> {
     match argv.get(1) {
         None => Err(Error::Usage("no VRF and command given".into())),
-        Some(first) if !is_verb_or_top_level_flag(first) => match ShortForm::try_parse_from(argv) {
-            Ok(short) => Ok(Parsed::Run(Cli {
+        Some(first) if !is_verb_or_top_level_flag(first) => match fast_short_form(&argv) {
+            Some(exec) => Ok(Parsed::Run(Cli {
                 generate: None,
-                verb: Some(Verb::Exec(short.exec)),
+                verb: Some(Verb::Exec(exec)),
             })),
-            Err(err) => clap_error(err),
+            None => short_form(argv),
         },
         Some(_) => match Cli::try_parse_from(argv) {
             Ok(Cli {
@@ -457,6 +457,81 @@ fn parse_inner(argv: Vec<OsString>) -> Result<Parsed> {
             Ok(cli) => Ok(Parsed::Run(cli)),
             Err(err) => clap_error(err),
         },
+    }
+}
+
+/// The short form's common cases without clap: `[--dev IFACE] [-v] [-u USER [-g GROUP]]
+/// [--strict] [--] WORD...`, each option at most once, as separate words or `--long=value`.
+/// Anything else (help, errors, bundled short flags, values starting with '-', non-UTF-8
+/// options) returns None and goes to clap, which gives the answer or the message. A unit test
+/// checks that whatever this accepts, clap parses to the same.
+///
+/// Why: clap is the largest part of the code a `vrfexec VRF CMD` run executes, and start-up
+/// cost under emulation, and partly on hardware, grows with the code a process runs.
+fn fast_short_form(argv: &[OsString]) -> Option<ExecArgs> {
+    let mut exec = ExecArgs {
+        dev: None,
+        verbose: false,
+        user: None,
+        group: None,
+        strict: false,
+        words: Vec::new(),
+    };
+    let mut rest = argv.get(1..)?.iter();
+    let mut words_start = None;
+    while let Some(word) = rest.next() {
+        let Some(text) = word.to_str() else {
+            if word.as_encoded_bytes().starts_with(b"-") {
+                return None;
+            }
+            words_start = Some(word);
+            break;
+        };
+        if !text.starts_with('-') {
+            words_start = Some(word);
+            break;
+        }
+        if text == "--" {
+            break;
+        }
+        let (name, inline) = match text.split_once('=') {
+            Some((name, value)) if name.starts_with("--") => (name, Some(value)),
+            _ => (text, None),
+        };
+        let mut value = || -> Option<OsString> {
+            let value = match inline {
+                Some(value) => OsString::from(value),
+                None => rest.next()?.clone(),
+            };
+            // clap reads a value starting with '-' as the next option (an error); an empty
+            // one is left to clap too.
+            let bytes = value.as_encoded_bytes();
+            (!bytes.is_empty() && !bytes.starts_with(b"-")).then_some(value)
+        };
+        match name {
+            "--dev" if exec.dev.is_none() => exec.dev = Some(value()?),
+            "-u" | "--user" if exec.user.is_none() => exec.user = Some(value()?),
+            "-g" | "--group" if exec.group.is_none() => exec.group = Some(value()?),
+            "-v" | "--verbose" if inline.is_none() && !exec.verbose => exec.verbose = true,
+            "--strict" if inline.is_none() && !exec.strict => exec.strict = true,
+            _ => return None,
+        }
+    }
+    exec.words.extend(words_start.cloned());
+    exec.words.extend(rest.cloned());
+    if exec.words.is_empty() || (exec.group.is_some() && exec.user.is_none()) {
+        return None;
+    }
+    Some(exec)
+}
+
+fn short_form(argv: Vec<OsString>) -> Result<Parsed> {
+    match ShortForm::try_parse_from(argv) {
+        Ok(short) => Ok(Parsed::Run(Cli {
+            generate: None,
+            verb: Some(Verb::Exec(short.exec)),
+        })),
+        Err(err) => clap_error(err),
     }
 }
 
@@ -614,6 +689,84 @@ mod tests {
                 verb: None,
             })) => assert_eq!(kind, "man"),
             other => panic!("{other:?}"),
+        }
+    }
+
+    /// Whatever the fast short-form parser accepts, clap parses to the same; and it does
+    /// accept the common forms (else every run would silently take the slow path).
+    #[test]
+    fn the_fast_short_form_agrees_with_clap() {
+        const POOL: &[&str] = &[
+            "--dev",
+            "eth0",
+            "-v",
+            "--verbose",
+            "-u",
+            "alice",
+            "--user",
+            "--user=bob",
+            "-g",
+            "wheel",
+            "--group=adm",
+            "--strict",
+            "--",
+            "red",
+            "default",
+            "cmd",
+            "-x",
+            "--dev=",
+            "-",
+            "-vu",
+            "--bogus",
+            "--help",
+            "-h",
+            "-V",
+            "--dev=x=y",
+            "ls",
+            "-l",
+            "",
+            "--strict=1",
+            "-uroot",
+            "--verbose=yes",
+            "--dev=eth1",
+        ];
+        let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let mut accepted = 0;
+        for _ in 0..30_000 {
+            let len = next() % 7;
+            let words: Vec<&str> = (0..len)
+                .map(|_| POOL[usize::try_from(next() % POOL.len() as u64).unwrap_or(0)])
+                .collect();
+            let argv = args(&words);
+            if argv.get(1).is_none_or(is_verb_or_top_level_flag) {
+                continue;
+            }
+            let Some(fast) = fast_short_form(&argv) else {
+                continue;
+            };
+            accepted += 1;
+            match ShortForm::try_parse_from(&argv) {
+                Ok(clap) => {
+                    assert_eq!(format!("{:?}", clap.exec), format!("{fast:?}"), "{words:?}")
+                }
+                Err(err) => panic!("{words:?}: fast parser accepted, clap says {err}"),
+            }
+        }
+        assert!(accepted > 1000, "only {accepted} accepted");
+        for words in [
+            &["red", "true"][..],
+            &["-v", "--dev", "eth0", "ping", "-c1", "x"],
+            &["-u", "alice", "-g", "wheel", "--strict", "red", "id", "-v"],
+            &["--user=alice", "--group=wheel", "--", "-odd", "cmd"],
+            &["--dev=eth0", "--verbose", "cmd"],
+        ] {
+            assert!(fast_short_form(&args(words)).is_some(), "{words:?}");
         }
     }
 

@@ -7,7 +7,6 @@
 //! closed by exec. Rust's runtime ignores SIGPIPE at start-up; the caller's disposition is
 //! recorded before that and restored, so `vrfexec red yes | head` ends as it would without it.
 use std::{
-    collections::BTreeSet,
     env,
     ffi::{CString, OsStr, OsString},
     io,
@@ -49,8 +48,8 @@ extern "C" fn record_sigpipe() {
 #[link_section = ".init_array"]
 static RECORD_SIGPIPE: extern "C" fn() = record_sigpipe;
 
-/// The fds open when vrfexec started: the caller's, to be passed on.
-pub struct InheritedFds(BTreeSet<RawFd>);
+/// The fds open when vrfexec started: the caller's, to be passed on (sorted).
+pub struct InheritedFds(Vec<RawFd>);
 
 impl InheritedFds {
     pub fn snapshot() -> Self {
@@ -58,7 +57,9 @@ impl InheritedFds {
     }
 }
 
-fn open_fds() -> Option<BTreeSet<RawFd>> {
+/// The open fds, sorted (a plain vector: this runs twice on every exec, and a set's code
+/// costs more than the few fds a launcher has).
+fn open_fds() -> Option<Vec<RawFd>> {
     let mut dir = Dir::open(
         "/proc/self/fd",
         OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
@@ -66,12 +67,13 @@ fn open_fds() -> Option<BTreeSet<RawFd>> {
     )
     .ok()?;
     let own = dir.as_raw_fd();
-    let fds = dir
+    let mut fds: Vec<RawFd> = dir
         .iter()
         .filter_map(|entry| entry.ok())
         .filter_map(|entry| entry.file_name().to_str().ok()?.parse::<RawFd>().ok())
         .filter(|fd| *fd != own)
         .collect();
+    fds.sort_unstable();
     Some(fds)
 }
 
@@ -183,7 +185,10 @@ pub fn exec(path: &Path, argv: &[OsString], inherited: &InheritedFds) -> Error {
 /// Marks close-on-exec every fd that was not open when vrfexec started.
 fn close_own_fds(inherited: &InheritedFds) {
     let Some(open) = open_fds() else { return };
-    for fd in open.difference(&inherited.0) {
+    for fd in open
+        .iter()
+        .filter(|fd| inherited.0.binary_search(fd).is_err())
+    {
         if let Ok(flags) = fcntl(*fd, FcntlArg::F_GETFD) {
             let flags = FdFlag::from_bits_truncate(flags) | FdFlag::FD_CLOEXEC;
             let _ = fcntl(*fd, FcntlArg::F_SETFD(flags));
