@@ -8,32 +8,48 @@
 //! iproute2 also makes the two tools interchangeable on one VRF: with flags 0 a second attach
 //! replaces the first instead of failing or stacking.
 //!
-//! Loading goes through aya-obj (aya's object parser and relocator) and five bpf(2) calls:
-//! create the `.rodata` map, write IFINDEX, freeze it, load the relocated program, attach.
-//! aya 0.14's `EbpfLoader` would parse the kernel's whole BTF (`/sys/kernel/btf/vmlinux`) in
-//! its constructor and run a dozen feature probes before the load: for a launcher that starts
-//! once per command, that was most of a cold run (4.5 times `ip vrf exec`'s overhead in the
-//! benchmark), for features this program does not use.
+//! The object is parsed and relocated at build time (build.rs, with aya-obj), so a cold load is
+//! five bpf(2) calls and no parsing: create the `.rodata` map, write IFINDEX, freeze it, load
+//! the finished instructions with the map's fd written in, attach. aya 0.14's `EbpfLoader`
+//! would parse the kernel's whole BTF (`/sys/kernel/btf/vmlinux`) in its constructor and run a
+//! dozen feature probes before the load, and even parsing the object at run time was most of
+//! the code a cold run executed: for a launcher that starts once per command, start-up is
+//! the product's speed.
 use std::{
-    collections::HashMap,
     io,
     os::fd::{AsFd as _, AsRawFd as _, BorrowedFd, OwnedFd},
 };
 
-use aya_obj::{generated::bpf_insn, EbpfSectionKind, Object};
-
 use crate::error::{Error, Result};
 
-/// The object's bytes, aligned as an ELF parser may read them (what aya's
-/// `include_bytes_aligned!` does).
-#[repr(C, align(32))]
-struct Aligned<Bytes: ?Sized>(Bytes);
+/// A map of the object, as build.rs found it.
+pub struct MapDef {
+    name: &'static str,
+    map_type: u32,
+    key_size: u32,
+    value_size: u32,
+    max_entries: u32,
+    map_flags: u32,
+    /// `.rodata`: frozen after it is filled, as aya does, so the verifier treats it as constant.
+    freeze: bool,
+    /// Initial contents (one element, key 0), if any.
+    data: &'static [u8],
+    /// Where IFINDEX sits in `data`, for the map that holds it.
+    ifindex_offset: Option<usize>,
+}
 
-static PROGRAM_ALIGNED: &Aligned<[u8]> =
-    &Aligned(*include_bytes!(concat!(env!("OUT_DIR"), "/vrfexec")));
+/// A relocated program: instructions, license, and (instruction, map) pairs whose immediate
+/// is the map's fd.
+pub struct ProgDef {
+    license: &'static std::ffi::CStr,
+    insns: &'static [[u8; 8]],
+    map_refs: &'static [(usize, usize)],
+}
 
-/// The eBPF object built from `vrfexec-ebpf` by build.rs.
-static PROGRAM_OBJECT: &[u8] = &PROGRAM_ALIGNED.0;
+mod programs {
+    use super::{MapDef, ProgDef};
+    include!(concat!(env!("OUT_DIR"), "/programs.rs"));
+}
 
 /// The program's function name in the object, and its name in the kernel (at most 15 bytes,
 /// so the kernel keeps all of it): how vrfexec recognises its own program on a cgroup.
@@ -299,7 +315,7 @@ fn object_error(what: &'static str, err: impl std::fmt::Display) -> Error {
     Error::Bpf {
         what,
         reason: err.to_string(),
-        hint: "the embedded object is broken; rebuild vrfexec",
+        hint: "the embedded program is broken; rebuild vrfexec",
     }
 }
 
@@ -318,80 +334,78 @@ fn syscall_error(what: &'static str, err: &io::Error) -> Error {
     }
 }
 
-/// Parses the embedded object, creates and fills its maps (IFINDEX patched in when given),
-/// relocates the program's map references and loads `name`.
+/// Creates `map`, fills it (IFINDEX set to `ifindex` where it lives) and freezes it if it is
+/// read-only data.
+fn create_map(map: &MapDef, ifindex: Option<u32>) -> Result<OwnedFd> {
+    const WHAT: &str = "cannot create the BPF program's map";
+    let mut create = MapCreateAttr {
+        map_type: map.map_type,
+        key_size: map.key_size,
+        value_size: map.value_size,
+        max_entries: map.max_entries,
+        map_flags: map.map_flags,
+        map_name: name16(map.name),
+        ..Default::default()
+    };
+    let fd = sys_bpf(BPF_MAP_CREATE, &mut create)
+        .and_then(fd_from)
+        .map_err(|e| syscall_error(WHAT, &e))?;
+    let map_fd = u32::try_from(fd.as_raw_fd()).map_err(|e| object_error(WHAT, e))?;
+    if !map.data.is_empty() {
+        let mut data = map.data.to_vec();
+        if let (Some(at), Some(ifindex)) = (map.ifindex_offset, ifindex) {
+            data.get_mut(at..at + 4)
+                .ok_or_else(|| object_error(WHAT, "IFINDEX lies outside the map"))?
+                .copy_from_slice(&ifindex.to_ne_bytes());
+        }
+        let key = 0u32;
+        let mut update = MapElemAttr {
+            map_fd,
+            key: &key as *const u32 as u64,
+            value: data.as_ptr() as u64,
+            ..Default::default()
+        };
+        sys_bpf(BPF_MAP_UPDATE_ELEM, &mut update).map_err(|e| syscall_error(WHAT, &e))?;
+    }
+    if map.freeze {
+        let mut freeze = MapElemAttr {
+            map_fd,
+            ..Default::default()
+        };
+        sys_bpf(BPF_MAP_FREEZE, &mut freeze).map_err(|e| syscall_error(WHAT, &e))?;
+    }
+    Ok(fd)
+}
+
+/// Creates the maps `program` uses, writes their fds into its instructions and loads it.
 fn load_program(
+    program: &ProgDef,
     name: &'static str,
     prog_type: u32,
     attach_type: u32,
     ifindex: Option<u32>,
 ) -> Result<Loaded> {
     const WHAT: &str = "cannot load the BPF program";
-    let mut object = Object::parse(PROGRAM_OBJECT).map_err(|e| object_error(WHAT, e))?;
-    if let Some(ifindex) = ifindex {
-        let bytes = ifindex.to_ne_bytes();
-        object
-            .patch_map_data(HashMap::from([("IFINDEX", (&bytes[..], true))]))
-            .map_err(|e| object_error(WHAT, e))?;
-    }
-    let mut maps = Vec::new();
-    for (map_name, map) in &object.maps {
-        let mut create = MapCreateAttr {
-            map_type: map.map_type(),
-            key_size: map.key_size(),
-            value_size: map.value_size(),
-            max_entries: map.max_entries(),
-            map_flags: map.map_flags(),
-            map_name: name16(&format!("vrfexec{map_name}")),
-            ..Default::default()
+    let mut insns = program.insns.to_vec();
+    let mut maps: Vec<(usize, OwnedFd)> = Vec::new();
+    for &(at, index) in program.map_refs {
+        let fd = match maps.iter().find(|(i, _)| *i == index) {
+            Some((_, fd)) => fd.as_raw_fd(),
+            None => {
+                let map = programs::MAPS
+                    .get(index)
+                    .ok_or_else(|| object_error(WHAT, "a map reference is out of range"))?;
+                let fd = create_map(map, ifindex)?;
+                let raw = fd.as_raw_fd();
+                maps.push((index, fd));
+                raw
+            }
         };
-        let fd = sys_bpf(BPF_MAP_CREATE, &mut create)
-            .and_then(fd_from)
-            .map_err(|e| syscall_error(WHAT, &e))?;
-        let data = map.data();
-        if !data.is_empty() {
-            let key = 0u32;
-            let mut update = MapElemAttr {
-                map_fd: u32::try_from(fd.as_raw_fd()).map_err(|e| object_error(WHAT, e))?,
-                key: &key as *const u32 as u64,
-                value: data.as_ptr() as u64,
-                ..Default::default()
-            };
-            sys_bpf(BPF_MAP_UPDATE_ELEM, &mut update).map_err(|e| syscall_error(WHAT, &e))?;
-        }
-        if map.section_kind() == EbpfSectionKind::Rodata {
-            let mut freeze = MapElemAttr {
-                map_fd: u32::try_from(fd.as_raw_fd()).map_err(|e| object_error(WHAT, e))?,
-                ..Default::default()
-            };
-            sys_bpf(BPF_MAP_FREEZE, &mut freeze).map_err(|e| syscall_error(WHAT, &e))?;
-        }
-        maps.push((map_name.clone(), fd, map.clone()));
+        insns
+            .get_mut(at)
+            .ok_or_else(|| object_error(WHAT, "a map reference is out of range"))?[4..8]
+            .copy_from_slice(&fd.to_le_bytes());
     }
-    let text_sections = object
-        .functions
-        .keys()
-        .map(|(section, _)| *section)
-        .collect();
-    object
-        .relocate_maps(
-            maps.iter()
-                .map(|(n, fd, m)| (n.as_str(), fd.as_raw_fd(), m)),
-            &text_sections,
-        )
-        .map_err(|e| object_error(WHAT, e))?;
-    object
-        .relocate_calls(&text_sections)
-        .map_err(|e| object_error(WHAT, e))?;
-    let program = object
-        .programs
-        .get(name)
-        .ok_or_else(|| object_error(WHAT, format!("{name} is missing from the embedded object")))?;
-    let function = object
-        .functions
-        .get(&program.function_key())
-        .ok_or_else(|| object_error(WHAT, format!("{name} has no code")))?;
-    let insns: &[bpf_insn] = &function.instructions;
     let mut attr = ProgLoadAttr {
         prog_type,
         insn_cnt: u32::try_from(insns.len()).map_err(|e| object_error(WHAT, e))?,
@@ -412,6 +426,7 @@ fn load_program(
 /// Loads the program with `IFINDEX` set to `ifindex`.
 pub fn load(ifindex: u32) -> Result<Loaded> {
     load_program(
+        &programs::BIND,
         PROGRAM_NAME,
         BPF_PROG_TYPE_CGROUP_SOCK,
         BPF_CGROUP_INET_SOCK_CREATE,
@@ -422,6 +437,7 @@ pub fn load(ifindex: u32) -> Result<Loaded> {
 /// Loads `--strict`'s setsockopt program.
 pub fn load_strict() -> Result<Loaded> {
     load_program(
+        &programs::STRICT,
         STRICT_PROGRAM_NAME,
         BPF_PROG_TYPE_CGROUP_SOCKOPT,
         BPF_CGROUP_SETSOCKOPT,
@@ -466,20 +482,40 @@ fn prog_attach(prog: BorrowedFd<'_>, target: BorrowedFd<'_>, attach_type: u32) -
 mod tests {
     use super::*;
 
+    /// The eBPF object build.rs prepared the programs from.
+    static OBJECT: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/vrfexec"));
+
     #[test]
     fn embedded_object_is_an_ebpf_elf_with_our_program() {
-        assert_eq!(&PROGRAM_OBJECT[..4], b"\x7fELF");
+        assert_eq!(&OBJECT[..4], b"\x7fELF");
         // e_machine == EM_BPF (247), little endian.
-        assert_eq!(
-            u16::from_le_bytes([PROGRAM_OBJECT[18], PROGRAM_OBJECT[19]]),
-            247
-        );
-        let has = |needle: &[u8]| PROGRAM_OBJECT.windows(needle.len()).any(|w| w == needle);
+        assert_eq!(u16::from_le_bytes([OBJECT[18], OBJECT[19]]), 247);
+        let has = |needle: &[u8]| OBJECT.windows(needle.len()).any(|w| w == needle);
         assert!(has(b"cgroup/sock_create"));
         assert!(has(PROGRAM_NAME.as_bytes()));
         assert!(has(STRICT_PROGRAM_NAME.as_bytes()));
         assert!(has(b"cgroup/setsockopt"));
         assert!(has(b"IFINDEX"));
+    }
+
+    #[test]
+    fn prepared_programs_bind_through_one_frozen_ifindex_map() {
+        const EXIT: u8 = 0x95;
+        let bind = &programs::BIND;
+        assert_eq!(bind.license.to_bytes(), b"Dual MIT/GPL");
+        assert_eq!(bind.insns.last().map(|i| i[0]), Some(EXIT));
+        assert_eq!(bind.map_refs.len(), 1, "one reference, to .rodata");
+        let (at, index) = bind.map_refs[0];
+        assert_eq!(bind.insns[at][0], 0x18, "an ld_imm64 carries the map fd");
+        let map = &programs::MAPS[index];
+        assert!(map.freeze);
+        assert_eq!(map.name, "vrfexec.rodata");
+        assert_eq!((map.key_size, map.value_size, map.max_entries), (4, 4, 1));
+        assert_eq!(map.ifindex_offset, Some(0));
+        assert_eq!(map.data.len(), 4);
+        // --strict's program decides from the option alone: no maps.
+        assert!(programs::STRICT.map_refs.is_empty());
+        assert_eq!(programs::STRICT.insns.last().map(|i| i[0]), Some(EXIT));
     }
 
     #[test]
