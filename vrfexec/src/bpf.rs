@@ -1,12 +1,12 @@
 //! Loading vrfexec's cgroup/sock_create program and attaching it so that it outlives exec.
 //!
-//! aya loads the program (with the VRF's ifindex set as a global), but on kernels >= 5.7 aya
-//! 0.14 attaches cgroup programs through a bpf_link, and a link is detached when its last fd
+//! The program reads the VRF's ifindex from a global (IFINDEX, in `.rodata`). aya 0.14 would attach
+//! cgroup programs through a bpf_link on kernels >= 5.7, and a link is detached when its last fd
 //! closes, which exec does (link fds are close-on-exec). So vrfexec attaches with the legacy
-//! BPF_PROG_ATTACH and flags 0, exactly as iproute2's `ip vrf exec` does: the cgroup itself
-//! then holds the program until it is replaced or the cgroup is removed. Using the same mode as
-//! iproute2 also makes the two tools interchangeable on one VRF: with flags 0 a second attach
-//! replaces the first instead of failing or stacking.
+//! BPF_PROG_ATTACH and flags 0, exactly as iproute2's `ip vrf exec` does: the cgroup itself then
+//! holds the program until it is replaced or the cgroup is removed. Using the same mode as iproute2
+//! also makes the two tools interchangeable on one VRF: with flags 0 a second attach replaces the
+//! first instead of failing or stacking.
 //!
 //! The object is parsed and relocated at build time (build.rs, with aya-obj), so a cold load is
 //! five bpf(2) calls and no parsing: create the `.rodata` map, write IFINDEX, freeze it, load
