@@ -80,7 +80,7 @@ for ((round = 0; round < SOCKET_ROUNDS; round++)); do
     echo "vrfexec $(in_r "$VRFEXEC" red "$LAB_DIR/sockloop" "$SOCKETS")" >>"$LAB_DIR/sockets"
     echo "ipvrf $(in_r ip vrf exec blue "$LAB_DIR/sockloop" "$SOCKETS")" >>"$LAB_DIR/sockets"
 done
-# median VARIANT [FIELD]: the median rate, and the lowest and highest.
+# sock_stats VARIANT: the median rate, and the lowest and highest.
 sock_stats() {
     awk -v v="$1" '$1 == v { print $2 }' "$LAB_DIR/sockets" | sort -n | awk '
         { a[NR] = $1 } END { printf "%.0f %.0f %.0f", a[int((NR+1)/2)], a[1], a[NR] }'

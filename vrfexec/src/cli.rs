@@ -442,13 +442,7 @@ pub fn parse(argv: Vec<OsString>) -> Result<Parsed> {
 fn parse_inner(argv: Vec<OsString>) -> Result<Parsed> {
     match argv.get(1) {
         None => Err(Error::Usage("no VRF and command given".into())),
-        Some(first) if !is_verb_or_top_level_flag(first) => match fast_short_form(&argv) {
-            Some(exec) => Ok(Parsed::Run(Cli {
-                generate: None,
-                verb: Some(Verb::Exec(exec)),
-            })),
-            None => short_form(argv),
-        },
+        Some(first) if !is_verb_or_top_level_flag(first) => short_form(argv),
         Some(_) => match Cli::try_parse_from(argv) {
             Ok(Cli {
                 generate: None,
@@ -480,17 +474,11 @@ fn fast_short_form(argv: &[OsString]) -> Option<ExecArgs> {
     let mut rest = argv.get(1..)?.iter();
     let mut words_start = None;
     while let Some(word) = rest.next() {
-        let Some(text) = word.to_str() else {
-            if word.as_encoded_bytes().starts_with(b"-") {
-                return None;
-            }
-            words_start = Some(word);
-            break;
-        };
-        if !text.starts_with('-') {
+        if !word.as_encoded_bytes().starts_with(b"-") {
             words_start = Some(word);
             break;
         }
+        let text = word.to_str()?;
         if text == "--" {
             break;
         }
@@ -525,14 +513,19 @@ fn fast_short_form(argv: &[OsString]) -> Option<ExecArgs> {
     Some(exec)
 }
 
+/// The short form: the fast parser for the common cases, clap for the rest.
 fn short_form(argv: Vec<OsString>) -> Result<Parsed> {
-    match ShortForm::try_parse_from(argv) {
-        Ok(short) => Ok(Parsed::Run(Cli {
-            generate: None,
-            verb: Some(Verb::Exec(short.exec)),
-        })),
-        Err(err) => clap_error(err),
-    }
+    let exec = match fast_short_form(&argv) {
+        Some(exec) => exec,
+        None => match ShortForm::try_parse_from(argv) {
+            Ok(short) => short.exec,
+            Err(err) => return clap_error(err),
+        },
+    };
+    Ok(Parsed::Run(Cli {
+        generate: None,
+        verb: Some(Verb::Exec(exec)),
+    }))
 }
 
 fn clap_error(err: clap::Error) -> Result<Parsed> {
