@@ -42,6 +42,12 @@ Examples:
   vrfexec show --json                    the VRFs, for scripts
   vrfexec pids mgmt                      what runs in VRF mgmt
 
+Files (under /usr or /usr/local):
+  bin/vrfexec                 static build: serves a root caller's VRF and --dev runs
+  lib/vrfexec/vrfexec-full    everything else (verbs, --user, non-root callers); give it, not
+                              bin/vrfexec, the file capabilities for non-root use
+  /etc/vrfexec.conf           which users and groups may use which VRFs (non-root use)
+
 Exit status: the command's own; 125 if vrfexec failed (bad usage too), 126 if the command
 was found but cannot run, 127 if it was not found. vrfexec prints nothing on success.
 The other verbs exit 0 on success and 125 on any failure, including a VRF or process that
@@ -511,6 +517,15 @@ fn fast_short_form(argv: &[OsString]) -> Option<ExecArgs> {
         return None;
     }
     Some(exec)
+}
+
+/// The short form's common cases that [`fast_short_form`] parses without clap; None for every
+/// other command line (verbs, help, anything clap has to judge).
+pub fn fast_exec_args(argv: &[OsString]) -> Option<ExecArgs> {
+    match argv.get(1) {
+        Some(first) if !is_verb_or_top_level_flag(first) => fast_short_form(argv),
+        _ => None,
+    }
 }
 
 /// The short form: the fast parser for the common cases, clap for the rest.

@@ -83,6 +83,14 @@ pub enum Error {
         not_found: bool,
     },
 
+    /// The static build cannot start the full build it hands over to (`fast`).
+    #[error("cannot run {}: {}; vrfexec is installed incompletely, reinstall it", path.display(), os_text(source))]
+    Incomplete {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+
     /// An error whose exit status a verb fixes (ping exits 2 on errors, as iputils does).
     #[error("{inner}")]
     WithStatus { status: u8, inner: Box<Error> },

@@ -141,16 +141,7 @@ fn check_executable(path: &Path) -> io::Result<()> {
 /// on failure.
 pub fn exec(path: &Path, argv: &[OsString], inherited: &InheritedFds) -> Error {
     close_own_fds(inherited);
-    if !SIGPIPE_WAS_IGNORED.load(Ordering::Relaxed) {
-        // SAFETY: restoring the default disposition installs no handler code; vrfexec is
-        // single-threaded and about to exec.
-        let _ = unsafe {
-            nix::sys::signal::signal(
-                nix::sys::signal::Signal::SIGPIPE,
-                nix::sys::signal::SigHandler::SigDfl,
-            )
-        };
-    }
+    restore_sigpipe();
     let to_c = |s: &OsStr| CString::new(s.as_bytes());
     let (Ok(c_path), Ok(c_argv)) = (
         to_c(path.as_os_str()),
@@ -179,6 +170,20 @@ pub fn exec(path: &Path, argv: &[OsString], inherited: &InheritedFds) -> Error {
         path: path.to_owned(),
         source: io::Error::from(errno),
         not_found: errno == nix::errno::Errno::ENOENT,
+    }
+}
+
+/// Gives SIGPIPE back the disposition the caller gave vrfexec (call right before exec).
+pub(crate) fn restore_sigpipe() {
+    if !SIGPIPE_WAS_IGNORED.load(Ordering::Relaxed) {
+        // SAFETY: restoring the default disposition installs no handler code; vrfexec is
+        // single-threaded and about to exec.
+        let _ = unsafe {
+            nix::sys::signal::signal(
+                nix::sys::signal::Signal::SIGPIPE,
+                nix::sys::signal::SigHandler::SigDfl,
+            )
+        };
     }
 }
 

@@ -10,6 +10,7 @@ pub mod check;
 pub mod cli;
 pub mod error;
 pub mod exec;
+pub mod fast;
 pub mod gc;
 pub mod generate;
 pub mod identity;
@@ -32,6 +33,9 @@ use target::Target;
 /// Runs vrfexec with `argv` (program name first). On success of the exec verb this never
 /// returns: the process becomes the command.
 pub fn run(argv: Vec<OsString>) -> Result<u8> {
+    if fast::STATIC {
+        return Err(static_run(&argv));
+    }
     let inherited = exec::InheritedFds::snapshot();
     let cli = match cli::parse(argv)? {
         cli::Parsed::Printed => return Ok(0),
@@ -107,6 +111,17 @@ pub fn run(argv: Vec<OsString>) -> Result<u8> {
         (None, None) => return Err(Error::Usage("no verb given".into())),
     };
     write_stdout(&output).map(|()| 0)
+}
+
+/// The static build's whole run (see [`fast`]): serve root's short form, hand the rest over.
+fn static_run(argv: &[OsString]) -> Error {
+    if policy_mode() {
+        return fast::refuse_privileged();
+    }
+    match fast::route(argv, nix::unistd::getuid().is_root()) {
+        fast::Route::Serve(args) => exec_verb(&args, &exec::InheritedFds::snapshot()),
+        fast::Route::HandOver => fast::hand_over(argv),
+    }
 }
 
 /// `check [VRF...] [--json] [--fix [--dry-run]]`: exit 0 clean, 1 findings remain.

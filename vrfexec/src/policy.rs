@@ -1,6 +1,6 @@
 //! Non-root use: which users and groups may run commands in which VRFs.
 //!
-//! vrfexec may be installed with file capabilities (README: the setcap line) so that users can
+//! vrfexec's full build may be given file capabilities (README: the setcap line) so that users can
 //! run it. Then /etc/vrfexec.conf decides, and everything it does not allow is denied. The path
 //! is fixed: no environment variable or option chooses another file. The file must be a
 //! regular file owned by root and writable by no one else, or it is refused as a whole, as is a

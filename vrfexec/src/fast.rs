@@ -1,0 +1,179 @@
+//! The two builds of vrfexec, and how the static one hands over to the full one.
+//!
+//! A dynamically linked program spends much of a short run in the dynamic loader before `main`
+//! (under emulation about as long as all of vrfexec's own work on the warm path); `ip vrf exec`
+//! pays it too. So vrfexec is installed as two builds of this one source:
+//!
+//! - `PREFIX/bin/vrfexec`, statically linked (static-pie, `-C target-feature=+crt-static`):
+//!   no loader. It serves the common case itself: a root caller running the short form
+//!   (`vrfexec VRF COMMAND...`, `--dev`, `-v`, `--strict`) without `--user`/`--group`.
+//! - `PREFIX/lib/vrfexec/vrfexec-full`, dynamically linked: everything. Looking up users and
+//!   groups (glibc's NSS: files, systemd, LDAP, sssd) and host names needs the shared libc,
+//!   which a static program cannot load safely. The static build execs it with the same argv,
+//!   environment, fds and signal dispositions for every other command line and every non-root
+//!   caller, before doing anything else.
+//!
+//! Policy mode (file capabilities for non-root callers) needs NSS, so the capabilities belong
+//! on vrfexec-full. A static build that finds itself privileged for a non-root caller refuses
+//! (exit 125) rather than run without the checks policy mode makes.
+use std::{
+    ffi::{CString, OsString},
+    io,
+    os::unix::ffi::OsStrExt as _,
+    path::{Path, PathBuf},
+};
+
+use crate::{cli, error::Error};
+
+/// Whether this is the static build.
+pub const STATIC: bool = cfg!(target_feature = "crt-static");
+
+/// The full build, relative to the installation prefix (the static build's `../..`).
+pub const FULL_BUILD: &str = "lib/vrfexec/vrfexec-full";
+
+/// What the static build does with a command line.
+#[derive(Debug)]
+pub enum Route {
+    /// Serve it here: a root caller's short form, nothing that needs NSS.
+    Serve(cli::ExecArgs),
+    /// Exec the full build with the same argv.
+    HandOver,
+}
+
+pub fn route(argv: &[OsString], caller_is_root: bool) -> Route {
+    match cli::fast_exec_args(argv) {
+        Some(args) if caller_is_root && args.user.is_none() && args.group.is_none() => {
+            Route::Serve(args)
+        }
+        _ => Route::HandOver,
+    }
+}
+
+/// The full build that belongs with the binary at `exe` (`PREFIX/bin/vrfexec`).
+pub fn full_build_of(exe: &Path) -> PathBuf {
+    let prefix = exe
+        .parent()
+        .and_then(Path::parent)
+        .unwrap_or(Path::new("/"));
+    prefix.join(FULL_BUILD)
+}
+
+fn own_exe() -> Result<PathBuf, Error> {
+    std::fs::read_link("/proc/self/exe")
+        .map_err(|e| Error::os("cannot find vrfexec's own binary (/proc/self/exe)", e))
+}
+
+/// Replaces the process with the full build, same argv; returns only the error.
+pub fn hand_over(argv: &[OsString]) -> Error {
+    let full = match own_exe() {
+        Ok(exe) => full_build_of(&exe),
+        Err(err) => return err,
+    };
+    let to_c = |s: &std::ffi::OsStr| CString::new(s.as_bytes());
+    let (Ok(c_path), Ok(c_argv)) = (
+        to_c(full.as_os_str()),
+        argv.iter().map(|a| to_c(a)).collect::<Result<Vec<_>, _>>(),
+    ) else {
+        // argv comes from the kernel as C strings; only a path could hold a NUL, and cannot.
+        return Error::Incomplete {
+            path: full,
+            source: io::Error::from_raw_os_error(libc::EINVAL),
+        };
+    };
+    crate::exec::restore_sigpipe();
+    let errno = match nix::unistd::execv(&c_path, &c_argv) {
+        Err(errno) => errno,
+        Ok(never) => match never {},
+    };
+    Error::Incomplete {
+        path: full,
+        source: io::Error::from(errno),
+    }
+}
+
+/// The static build with file capabilities, run by a non-root user: refuse (see the module).
+pub fn refuse_privileged() -> Error {
+    let (exe, full) = match own_exe() {
+        Ok(exe) => {
+            let full = full_build_of(&exe);
+            (exe, full)
+        }
+        Err(err) => return err,
+    };
+    Error::Refused(format!(
+        "policy mode is not available in {}: this static build cannot look users and groups \
+         up; remove its file capabilities and give them to {} instead",
+        exe.display(),
+        full.display()
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn argv(words: &[&str]) -> Vec<OsString> {
+        words.iter().map(OsString::from).collect()
+    }
+
+    fn served(words: &[&str], root: bool) -> bool {
+        matches!(route(&argv(words), root), Route::Serve(_))
+    }
+
+    #[test]
+    fn root_short_forms_are_served_here() {
+        assert!(served(&["vrfexec", "red", "true"], true));
+        assert!(served(
+            &["vrfexec", "--dev", "eth0", "-v", "curl", "x"],
+            true
+        ));
+        assert!(served(&["vrfexec", "--strict", "--", "red", "true"], true));
+        match route(&argv(&["vrfexec", "-v", "red", "ls", "-l"]), true) {
+            Route::Serve(args) => {
+                assert!(args.verbose);
+                assert_eq!(args.words, argv(&["red", "ls", "-l"]));
+            }
+            Route::HandOver => panic!("handed over a plain short form"),
+        }
+    }
+
+    #[test]
+    fn everything_needing_nss_or_clap_goes_to_the_full_build() {
+        // Not root: policy mode or the caller's own capabilities, decided by the full build.
+        assert!(!served(&["vrfexec", "red", "true"], false));
+        // User lookups.
+        assert!(!served(&["vrfexec", "-u", "alice", "red", "true"], true));
+        assert!(!served(
+            &["vrfexec", "--user=alice", "-g", "ops", "red", "x"],
+            true
+        ));
+        // Verbs (host names in route/ping), help, version, errors.
+        for words in [
+            &["vrfexec", "route", "red", "example.org"][..],
+            &["vrfexec", "show"],
+            &["vrfexec", "exec", "red", "true"],
+            &["vrfexec", "--help"],
+            &["vrfexec", "--version"],
+            &["vrfexec", "-vv", "red", "true"],
+            &["vrfexec"],
+        ] {
+            assert!(!served(words, true), "{words:?}");
+        }
+    }
+
+    #[test]
+    fn the_full_build_sits_under_the_same_prefix() {
+        assert_eq!(
+            full_build_of(Path::new("/usr/bin/vrfexec")),
+            Path::new("/usr/lib/vrfexec/vrfexec-full")
+        );
+        assert_eq!(
+            full_build_of(Path::new("/usr/local/bin/vrfexec")),
+            Path::new("/usr/local/lib/vrfexec/vrfexec-full")
+        );
+        assert_eq!(
+            full_build_of(Path::new("/vrfexec")),
+            Path::new("/lib/vrfexec/vrfexec-full")
+        );
+    }
+}
