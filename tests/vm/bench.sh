@@ -8,8 +8,11 @@ set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.." || exit 2
 # shellcheck source=tests/vm/lab.sh
 source tests/vm/lab.sh
-VRFEXEC=${VRFEXEC:-$PWD/target/release/vrfexec}
-[ -x "$VRFEXEC" ] || VRFEXEC=$PWD/target/debug/vrfexec
+# vrfexec as installed (cargo xtask bench stages the release builds): the static bin/vrfexec,
+# and the dynamic lib/vrfexec/vrfexec-full it hands other work to, measured alone as well.
+VRFEXEC=${VRFEXEC:-$PWD/target/stage/release/bin/vrfexec}
+FULL=$(dirname "$(dirname "$VRFEXEC")")/lib/vrfexec/vrfexec-full
+[ -x "$VRFEXEC" ] && [ -x "$FULL" ] || { echo "bench: $VRFEXEC or $FULL is missing (cargo xtask bench stages them)"; exit 1; }
 RUNS=${RUNS:-200}
 SOCKETS=${SOCKETS:-100000}
 OBJECT_RUNS=${OBJECT_RUNS:-1000}
@@ -27,7 +30,7 @@ sleep "${SETTLE:-30}"
 in_r() { nsenter --net=/run/netns/r "$@"; }
 cat >"$LAB_DIR/inner.sh" <<'INNER'
 set -u
-VRFEXEC=$1 RUNS=$2 OUT=$3
+VRFEXEC=$1 RUNS=$2 OUT=$3 FULL=$4
 us() { local t=${EPOCHREALTIME/./}; echo "${t#0}"; }
 : >"$OUT"
 for ((i = 0; i < RUNS; i++)); do
@@ -41,9 +44,11 @@ for ((i = 0; i < RUNS; i++)); do
     echo "cold $((t1 - t0))" >>"$OUT"
     t0=$(us); "$VRFEXEC" red /bin/true; t1=$(us)
     echo "warm $((t1 - t0))" >>"$OUT"
+    t0=$(us); "$FULL" red /bin/true; t1=$(us)
+    echo "full $((t1 - t0))" >>"$OUT"
 done
 INNER
-in_r bash "$LAB_DIR/inner.sh" "$VRFEXEC" "$RUNS" "$LAB_DIR/times"
+in_r bash "$LAB_DIR/inner.sh" "$VRFEXEC" "$RUNS" "$LAB_DIR/times" "$FULL"
 
 # stats VARIANT: "median p10 p90" in ms.
 stats() {
@@ -55,7 +60,7 @@ echo
 echo "| variant | median ms | p10-p90 ms | overhead over bare ms |"
 echo "|---|---|---|---|"
 declare -A OVER
-for v in bare ipvrf cold warm; do
+for v in bare ipvrf cold warm full; do
     read -r m lo hi <<<"$(stats "$v")"
     OVER[$v]=$(awk -v m="$m" -v b="$bare_m" 'BEGIN { printf "%.1f", m - b }')
     label=$v
@@ -64,6 +69,7 @@ for v in bare ipvrf cold warm; do
         ipvrf) label="ip vrf exec" ;;
         cold) label="vrfexec, cold (load + attach)" ;;
         warm) label="vrfexec, warm (join only)" ;;
+        full) label="vrfexec-full alone, warm (the dynamic build; for comparison)" ;;
     esac
     echo "| $label | $m | $lo-$hi | ${OVER[$v]} |"
 done
@@ -128,3 +134,4 @@ echo "| socket rate in vrfexec / bare | $sock_ratio | >= 0.95 | $(verdict "$sock
 flat=met
 [ "$pa" -eq "$pb" ] && [ "$la" -eq "$lb" ] && [ "$ca" -eq "$cb" ] || flat=MISSED
 echo "| kernel objects after $OBJECT_RUNS runs | programs $pb->$pa, cgroups $cb->$ca | flat | $flat |"
+echo "| (dynamic build alone: warm overhead / ip vrf exec overhead) | $(ratio "${OVER[full]}" "${OVER[ipvrf]}") | | |"

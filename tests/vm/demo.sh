@@ -7,7 +7,7 @@ set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.." || exit 2
 # shellcheck source=tests/vm/lab.sh
 source tests/vm/lab.sh
-VRFEXEC=${VRFEXEC:-$PWD/target/debug/vrfexec}
+VRFEXEC=${VRFEXEC:-$PWD/target/stage/debug/bin/vrfexec}
 PROBLEMS=0
 
 say() {

@@ -1,6 +1,6 @@
 # shellcheck shell=bash
 # VM scenarios for the Debian package built by `cargo xtask deb` (cargo xtask test builds it
-# before the suite): install, smoke, man pages, completions, the systemd generator and
+# before the suite): install, smoke, both builds, man pages, completions, the systemd generator and
 # `attach`, and removal. Sourced by suite.sh. Only in the guest: it runs dpkg.
 
 s_package() {
@@ -21,6 +21,16 @@ s_package() {
     if selected "$name"; then
         rr /usr/bin/vrfexec red "${CURL[@]}" "$URL4"
         expect_out "$name" red quiet
+    fi
+    # Both builds: the static /usr/bin/vrfexec and the full build it hands the rest to.
+    name=pkg/both-builds
+    if selected "$name"; then
+        local bad=""
+        [ -z "$(interp /usr/bin/vrfexec)" ] || bad+="/usr/bin/vrfexec is not static; "
+        [ -n "$(interp /usr/lib/vrfexec/vrfexec-full)" ] || bad+="/usr/lib/vrfexec/vrfexec-full is missing or static; "
+        rr /usr/bin/vrfexec route red "$LAB_PEER4"
+        [ "$R_RC" -eq 0 ] && [[ $R_OUT == *"$LAB_PEER4"* ]] || bad+="route via the full build: $(last_run); "
+        if [ -z "$bad" ]; then pass "$name"; else fail "$name" "$bad"; fi
     fi
     name=pkg/man-pages-render
     if selected "$name"; then

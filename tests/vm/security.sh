@@ -3,8 +3,19 @@
 # created in the guest. Sourced by suite.sh (rr, pass, fail, skip, selected, last_run, LAB_*).
 # Only ever in the guest: it adds users, a capable copy of vrfexec and /etc/vrfexec.conf.
 
-CAPPED=/usr/local/bin/vrfexec-capped
+# A capable install: both builds under a prefix, file capabilities on the full build only (as
+# the README says); users call the static bin/vrfexec, which hands them to the full build.
+CAPPED_PREFIX=/opt/vrfexec-capped
+CAPPED=$CAPPED_PREFIX/bin/vrfexec
 SETCAP_CAPS="cap_bpf,cap_net_admin,cap_sys_admin,cap_dac_override+ep"
+
+# ensure_users: alice, bob, and carol (in netops), without homes.
+ensure_users() {
+    groupadd -f netops
+    id alice >/dev/null 2>&1 || useradd -M -s /bin/sh alice
+    id bob >/dev/null 2>&1 || useradd -M -s /bin/sh bob
+    id carol >/dev/null 2>&1 || useradd -M -s /bin/sh -G netops carol
+}
 
 # as USER CMD...: run CMD in r as USER (uid, gid, supplementary groups), no capabilities.
 as() {
@@ -32,12 +43,10 @@ s_security() {
         skip security "not in the vrfexec VM (these scenarios add users and a capable binary)"
         return
     fi
-    groupadd -f netops
-    id alice >/dev/null 2>&1 || useradd -M -s /bin/sh alice
-    id bob >/dev/null 2>&1 || useradd -M -s /bin/sh bob
-    id carol >/dev/null 2>&1 || useradd -M -s /bin/sh -G netops carol
-    install -m 755 "$VRFEXEC" "$CAPPED"
-    setcap "$SETCAP_CAPS" "$CAPPED"
+    ensure_users
+    install -D -m 755 "$VRFEXEC" "$CAPPED"
+    install -D -m 755 "$VRFEXEC_FULL" "$CAPPED_PREFIX/lib/vrfexec/vrfexec-full"
+    setcap "$SETCAP_CAPS" "$CAPPED_PREFIX/lib/vrfexec/vrfexec-full"
     printf '# test policy\nallow user alice vrf red\nallow group netops vrf blue\n' >/etc/vrfexec.conf
     chown root:root /etc/vrfexec.conf
     chmod 644 /etc/vrfexec.conf
@@ -192,5 +201,6 @@ s_security() {
         fi
     fi
     kill "$syslog_pid" 2>/dev/null
-    rm -f /dev/log /etc/vrfexec.conf "$CAPPED"
+    rm -f /dev/log /etc/vrfexec.conf
+    rm -rf "$CAPPED_PREFIX"
 }

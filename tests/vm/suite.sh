@@ -21,8 +21,13 @@ source tests/vm/verbs.sh
 source tests/vm/security.sh
 # shellcheck source=tests/vm/package.sh
 source tests/vm/package.sh
+# shellcheck source=tests/vm/builds.sh
+source tests/vm/builds.sh
 
-VRFEXEC=${VRFEXEC:-$PWD/target/debug/vrfexec}
+# vrfexec as installed (cargo xtask vm suite stages it): PREFIX/bin/vrfexec is the static
+# build, PREFIX/lib/vrfexec/vrfexec-full the dynamic one it hands over to.
+VRFEXEC=${VRFEXEC:-$PWD/target/stage/debug/bin/vrfexec}
+VRFEXEC_FULL=$(dirname "$(dirname "$VRFEXEC")")/lib/vrfexec/vrfexec-full
 # Per command, so that a hung command fails its scenario instead of the whole boot.
 CMD_TIMEOUT=${CMD_TIMEOUT:-60}
 # Optional: only run scenarios whose name matches this extended regex (debugging).
@@ -631,6 +636,7 @@ main() {
     s_pingverb
     s_warm_gc
     s_security
+    s_builds
     s_package
     # Last: it changes r's FIB rules (the fix) for good.
     s_check

@@ -3,6 +3,7 @@
 mod deb;
 mod install;
 mod setup;
+mod stage;
 mod test;
 mod vm;
 

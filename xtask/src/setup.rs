@@ -32,6 +32,9 @@ const APT_PACKAGES: &[&str] = &[
     "libcap2-bin",
     "lintian",
     "gcc",
+    // libc.a for the static build (vrfexec/src/fast.rs); strip and readelf for the package.
+    "libc6-dev",
+    "binutils",
 ];
 
 #[derive(Args, Default)]

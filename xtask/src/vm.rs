@@ -1,6 +1,6 @@
 //! The VM lab: a Debian kernel with the VRF driver under qemu (TCG), booted with the host's root
 //! filesystem shared read-only over virtio-9p under a tmpfs-backed overlay, so the guest has
-//! every host tool and sees the workspace (and `target/debug/vrfexec`) at the same path.
+//! every host tool and sees the workspace (and the staged vrfexec) at the same path.
 //!
 //! - `kernel`: fetch the kernel package into a cache with `apt-get download` + `dpkg -x`.
 //! - `initramfs`: the per-boot initramfs (busybox, the modules needed to mount the root, the job).
@@ -19,6 +19,7 @@ use clap::{Args, Subcommand, ValueEnum};
 
 pub use self::kernel::fetch_kernel;
 use self::qemu::{Job, Show};
+use crate::stage::{stage, Profile};
 
 #[derive(Clone, Copy, Default, ValueEnum)]
 pub enum KernelChoice {
@@ -57,7 +58,7 @@ enum VmAction {
     /// Boot the VM and run a command in it (through `bash -c`, in the current directory);
     /// exits with the command's status.
     Run(RunArgs),
-    /// Boot the VM once and run the scenario suite (tests/vm/suite.sh).
+    /// Build vrfexec, boot the VM once and run the scenario suite (tests/vm/suite.sh).
     Suite {
         /// Which Debian kernel.
         #[arg(long, value_enum, default_value = "6.1")]
@@ -130,15 +131,8 @@ fn run_command(args: &RunArgs) -> Result<()> {
 
 pub fn demo(args: &DemoArgs) -> Result<()> {
     crate::setup::run(&crate::setup::SetupArgs { no_vm: false })?;
-    crate::run_cmd("cargo", &["build", "-p", "vrfexec"])?;
+    let vrfexec = stage(Profile::Debug)?.join("bin/vrfexec");
     let root = crate::workspace_root();
-    let vrfexec = root.join("target/debug/vrfexec");
-    if !vrfexec.is_file() {
-        bail!(
-            "{} is missing after `cargo build -p vrfexec`",
-            vrfexec.display()
-        );
-    }
     let kernel = kernel::ensure(args.kernel)?;
     eprintln!(
         "xtask: booting Linux {} under qemu (TCG, no KVM: this takes a little while)...",
@@ -161,12 +155,12 @@ pub fn demo(args: &DemoArgs) -> Result<()> {
     Ok(())
 }
 
-/// `cargo xtask bench`: builds a release vrfexec, runs tests/vm/bench.sh in one boot and writes
-/// its tables to target/bench.md (BENCHMARKS.md records a run).
+/// `cargo xtask bench`: builds release vrfexec (both builds, laid out as installed), runs
+/// tests/vm/bench.sh in one boot and writes its tables to target/bench.md (BENCHMARKS.md
+/// records a run).
 pub fn bench(kernel: KernelChoice) -> Result<()> {
-    crate::run_cmd("cargo", &["build", "--release", "-p", "vrfexec"])?;
+    let vrfexec = stage(Profile::Release)?.join("bin/vrfexec");
     let root = crate::workspace_root();
-    let vrfexec = root.join("target/release/vrfexec");
     let kernel = kernel::ensure(kernel)?;
     eprintln!(
         "xtask: benchmark on Linux {} (qemu TCG, one boot; about 15 minutes)",
@@ -196,16 +190,11 @@ pub fn bench(kernel: KernelChoice) -> Result<()> {
     Ok(())
 }
 
-/// Runs the whole scenario suite in one boot; Err unless every scenario passed.
+/// Builds vrfexec (both builds, debug, laid out as installed) and runs the whole scenario suite
+/// on it in one boot; Err unless every scenario passed.
 pub fn suite(kernel: KernelChoice) -> Result<()> {
+    let vrfexec = stage(Profile::Debug)?.join("bin/vrfexec");
     let root = crate::workspace_root();
-    let vrfexec = root.join("target/debug/vrfexec");
-    if !vrfexec.is_file() {
-        bail!(
-            "{} is missing: build it first (`cargo build -p vrfexec`)",
-            vrfexec.display()
-        );
-    }
     let kernel = kernel::ensure(kernel)?;
     eprintln!(
         "xtask: VM suite on Linux {} (qemu TCG, one boot)",

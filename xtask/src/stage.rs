@@ -1,0 +1,121 @@
+//! Both builds of vrfexec, laid out as they are installed (see vrfexec/src/fast.rs):
+//! `PREFIX/bin/vrfexec` is the static build, which serves a root caller's short form without
+//! the dynamic loader's start-up cost; `PREFIX/lib/vrfexec/vrfexec-full` is the dynamic build
+//! it hands everything else to (NSS: users, groups, host names; policy mode).
+use std::{
+    fs,
+    path::{Path, PathBuf},
+    process::Command,
+};
+
+use anyhow::{bail, Context as _, Result};
+
+use crate::workspace_root;
+
+/// Where the full build goes under a prefix (vrfexec's `fast::FULL_BUILD`).
+pub const FULL_BUILD: &str = "lib/vrfexec/vrfexec-full";
+
+#[derive(Clone, Copy, PartialEq)]
+pub enum Profile {
+    Debug,
+    Release,
+}
+
+impl Profile {
+    fn dir(self) -> &'static str {
+        match self {
+            Profile::Debug => "debug",
+            Profile::Release => "release",
+        }
+    }
+}
+
+/// The two builds of one profile.
+pub struct Builds {
+    /// Statically linked (static-pie).
+    pub fast: PathBuf,
+    /// Dynamically linked, the one `cargo build` makes.
+    pub full: PathBuf,
+}
+
+/// Builds both: the dynamic one as usual, the static one for the host triple with
+/// `-C target-feature=+crt-static` (set for that target only, so build scripts, proc macros
+/// and the eBPF build are compiled as always).
+pub fn build(profile: Profile) -> Result<Builds> {
+    let root = workspace_root();
+    let host = host_triple()?;
+    let release = profile == Profile::Release;
+    let mut dynamic = vec!["build", "--package", "vrfexec"];
+    if release {
+        dynamic.push("--release");
+    }
+    crate::run_cmd("cargo", &dynamic)?;
+    let mut fast = dynamic.clone();
+    fast.extend(["--target", &host]);
+    let flags_var = format!(
+        "CARGO_TARGET_{}_RUSTFLAGS",
+        host.to_uppercase().replace(['-', '.'], "_")
+    );
+    eprintln!(
+        "+ {flags_var}='-C target-feature=+crt-static' cargo {}",
+        fast.join(" ")
+    );
+    let status = Command::new("cargo")
+        .args(&fast)
+        .env(&flags_var, "-C target-feature=+crt-static")
+        .current_dir(&root)
+        .status()
+        .context("failed to start cargo")?;
+    if !status.success() {
+        bail!("the static build of vrfexec failed: {status}");
+    }
+    let builds = Builds {
+        fast: root.join(format!("target/{host}/{}/vrfexec", profile.dir())),
+        full: root.join(format!("target/{}/vrfexec", profile.dir())),
+    };
+    for binary in [&builds.fast, &builds.full] {
+        if !binary.is_file() {
+            bail!("{} is missing after the build", binary.display());
+        }
+    }
+    Ok(builds)
+}
+
+/// Builds both and lays them out under target/stage/PROFILE as they are installed; returns
+/// the prefix. Hard links where possible: the debug builds are large.
+pub fn stage(profile: Profile) -> Result<PathBuf> {
+    let builds = build(profile)?;
+    let prefix = workspace_root().join("target/stage").join(profile.dir());
+    place(&builds.fast, &prefix.join("bin/vrfexec"))?;
+    place(&builds.full, &prefix.join(FULL_BUILD))?;
+    Ok(prefix)
+}
+
+fn place(from: &Path, to: &Path) -> Result<()> {
+    if let Some(dir) = to.parent() {
+        fs::create_dir_all(dir).with_context(|| format!("failed to create {}", dir.display()))?;
+    }
+    match fs::remove_file(to) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e).with_context(|| format!("failed to replace {}", to.display())),
+    }
+    if fs::hard_link(from, to).is_err() {
+        fs::copy(from, to)
+            .with_context(|| format!("failed to copy {} to {}", from.display(), to.display()))?;
+    }
+    Ok(())
+}
+
+/// rustc's host triple (`rustc -vV`).
+fn host_triple() -> Result<String> {
+    let out = Command::new("rustc")
+        .arg("-vV")
+        .output()
+        .context("failed to run rustc -vV")?;
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .find_map(|l| l.strip_prefix("host: "))
+        .map(str::to_owned)
+        .context("rustc -vV names no host triple")
+}
