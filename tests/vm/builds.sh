@@ -37,9 +37,11 @@ s_builds() {
         rr "$dir/bin/vrfexec" red "${CURL[@]}" "$URL4"
         expect_out "$name" red quiet
     fi
-    name=builds/static-serves-dev-and-strict
+    name=builds/static-serves-exec-dev-and-strict
     if selected "$name"; then
         local bad=""
+        rr "$dir/bin/vrfexec" exec blue "${CURL[@]}" "$URL4"
+        [ "$R_RC" -eq 0 ] && [ "$R_OUT" = blue ] && [ -z "$R_ERR" ] || bad+="exec: $(last_run); "
         rr "$dir/bin/vrfexec" --dev r-blue "${CURL[@]}" "$URL4"
         [ "$R_RC" -eq 0 ] && [ "$R_OUT" = blue ] && [ -z "$R_ERR" ] || bad+="--dev: $(last_run); "
         rr "$dir/bin/vrfexec" -v --strict red "${CURL[@]}" "$URL4"

@@ -519,10 +519,16 @@ fn fast_short_form(argv: &[OsString]) -> Option<ExecArgs> {
     Some(exec)
 }
 
-/// The short form's common cases that [`fast_short_form`] parses without clap; None for every
-/// other command line (verbs, help, anything clap has to judge).
+/// The common cases of the short form and of the `exec` verb (`ip vrf exec`'s habit), which
+/// [`fast_short_form`] parses without clap; None for every other command line (other verbs,
+/// help, anything clap has to judge).
 pub fn fast_exec_args(argv: &[OsString]) -> Option<ExecArgs> {
     match argv.get(1) {
+        Some(first) if first == "exec" => {
+            let mut rest = argv.to_vec();
+            rest.remove(1);
+            fast_short_form(&rest)
+        }
         Some(first) if !is_verb_or_top_level_flag(first) => fast_short_form(argv),
         _ => None,
     }
@@ -751,11 +757,20 @@ mod tests {
             let words: Vec<&str> = (0..len)
                 .map(|_| POOL[usize::try_from(next() % POOL.len() as u64).unwrap_or(0)])
                 .collect();
-            let argv = args(&words);
-            if argv.get(1).is_none_or(is_verb_or_top_level_flag) {
-                continue;
+            // The same words as the `exec` verb's arguments (no first-word rule there).
+            let exec_argv = args(&[&["exec"], &words[..]].concat());
+            if let Some(fast) = fast_exec_args(&exec_argv) {
+                match Cli::try_parse_from(&exec_argv) {
+                    Ok(Cli {
+                        verb: Some(Verb::Exec(clap)),
+                        ..
+                    }) => assert_eq!(format!("{clap:?}"), format!("{fast:?}"), "exec {words:?}"),
+                    Ok(other) => panic!("exec {words:?}: clap parsed {:?}", other.verb),
+                    Err(err) => panic!("exec {words:?}: fast parser accepted, clap says {err}"),
+                }
             }
-            let Some(fast) = fast_short_form(&argv) else {
+            let argv = args(&words);
+            let Some(fast) = fast_exec_args(&argv) else {
                 continue;
             };
             accepted += 1;

@@ -5,8 +5,9 @@
 //! pays it too. So vrfexec is installed as two builds of this one source:
 //!
 //! - `PREFIX/bin/vrfexec`, statically linked (static-pie, `-C target-feature=+crt-static`):
-//!   no loader. It serves the common case itself: a root caller running the short form
-//!   (`vrfexec VRF COMMAND...`, `--dev`, `-v`, `--strict`) without `--user`/`--group`.
+//!   no loader. It serves the common case itself: a root caller running the short form or the
+//!   `exec` verb (`vrfexec [exec] VRF COMMAND...`, `--dev`, `-v`, `--strict`) without
+//!   `--user`/`--group`.
 //! - `PREFIX/lib/vrfexec/vrfexec-full`, dynamically linked: everything. Looking up users and
 //!   groups (glibc's NSS: files, systemd, LDAP, sssd) and host names needs the shared libc,
 //!   which a static program cannot load safely. The static build execs it with the same argv,
@@ -34,7 +35,7 @@ pub const FULL_BUILD: &str = "lib/vrfexec/vrfexec-full";
 /// What the static build does with a command line.
 #[derive(Debug)]
 pub enum Route {
-    /// Serve it here: a root caller's short form, nothing that needs NSS.
+    /// Serve it here: a root caller's short form or `exec`, nothing that needs NSS.
     Serve(cli::ExecArgs),
     /// Exec the full build with the same argv.
     HandOver,
@@ -128,6 +129,7 @@ mod tests {
             true
         ));
         assert!(served(&["vrfexec", "--strict", "--", "red", "true"], true));
+        assert!(served(&["vrfexec", "exec", "-v", "show", "true"], true));
         match route(&argv(&["vrfexec", "-v", "red", "ls", "-l"]), true) {
             Route::Serve(args) => {
                 assert!(args.verbose);
@@ -151,9 +153,10 @@ mod tests {
         for words in [
             &["vrfexec", "route", "red", "example.org"][..],
             &["vrfexec", "show"],
-            &["vrfexec", "exec", "red", "true"],
             &["vrfexec", "--help"],
             &["vrfexec", "--version"],
+            &["vrfexec", "exec", "--help"],
+            &["vrfexec", "exec"],
             &["vrfexec", "-vv", "red", "true"],
             &["vrfexec"],
         ] {
