@@ -4,8 +4,9 @@
 //! loads a program, so a missing command (127) or one that cannot run (126) leaves nothing
 //! behind. argv, environment, cwd, stdin/stdout/stderr and the fds the caller passed (systemd
 //! socket activation, `3>file`) reach the command unchanged; any fd vrfexec itself opened is
-//! closed by exec. Rust's runtime ignores SIGPIPE at start-up; the caller's disposition is
-//! recorded before that and restored, so `vrfexec red yes | head` ends as it would without it.
+//! closed by exec. SIGPIPE's disposition is recorded before `main` and restored right before
+//! exec, so `vrfexec red yes | head` ends as it would without vrfexec, whatever ran in between
+//! (a Rust `main` ignores SIGPIPE; vrfexec's C `main` avoids that, this keeps it so).
 use std::{
     env,
     ffi::{CString, OsStr, OsString},
@@ -20,6 +21,7 @@ use std::{
 
 use nix::{
     dir::Dir,
+    errno::Errno,
     fcntl::{fcntl, FcntlArg, FdFlag, OFlag},
     sys::stat::Mode,
 };
@@ -29,7 +31,7 @@ use crate::error::{Error, Result};
 /// PATH when none is set, as glibc's execvp uses (confstr _CS_PATH).
 const DEFAULT_PATH: &str = "/bin:/usr/bin";
 
-/// Whether SIGPIPE was ignored when the process started (before Rust's runtime ignored it).
+/// Whether SIGPIPE was ignored when the process started.
 static SIGPIPE_WAS_IGNORED: AtomicBool = AtomicBool::new(false);
 
 extern "C" fn record_sigpipe() {
@@ -43,7 +45,7 @@ extern "C" fn record_sigpipe() {
     }
 }
 
-// Runs from .init_array, before Rust's runtime sets SIGPIPE to ignored in main's prologue.
+// Runs from .init_array, before `main`.
 #[used]
 #[link_section = ".init_array"]
 static RECORD_SIGPIPE: extern "C" fn() = record_sigpipe;
@@ -142,34 +144,33 @@ fn check_executable(path: &Path) -> io::Result<()> {
 pub fn exec(path: &Path, argv: &[OsString], inherited: &InheritedFds) -> Error {
     close_own_fds(inherited);
     restore_sigpipe();
+    let errno = execv(path, argv);
+    if errno == Errno::ENOEXEC {
+        // execvp(3): a file without a #! line is run by the shell.
+        let mut shell_argv = vec![OsString::from("/bin/sh"), path.as_os_str().to_owned()];
+        shell_argv.extend(argv.iter().skip(1).cloned());
+        let _ = execv(Path::new("/bin/sh"), &shell_argv);
+    }
+    Error::CannotRun {
+        path: path.to_owned(),
+        source: io::Error::from(errno),
+        not_found: errno == Errno::ENOENT,
+    }
+}
+
+/// execv(2) with Rust strings; returns only the error. A NUL byte inside a string (which argv
+/// and paths from the kernel cannot hold) is EINVAL.
+pub(crate) fn execv(path: &Path, argv: &[OsString]) -> Errno {
     let to_c = |s: &OsStr| CString::new(s.as_bytes());
     let (Ok(c_path), Ok(c_argv)) = (
         to_c(path.as_os_str()),
         argv.iter().map(|a| to_c(a)).collect::<Result<Vec<_>, _>>(),
     ) else {
-        return Error::CannotRun {
-            path: path.to_owned(),
-            source: io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "an argument contains a NUL byte",
-            ),
-            not_found: false,
-        };
+        return Errno::EINVAL;
     };
-    let errno = match nix::unistd::execv(&c_path, &c_argv) {
+    match nix::unistd::execv(&c_path, &c_argv) {
         Err(errno) => errno,
         Ok(never) => match never {},
-    };
-    if errno == nix::errno::Errno::ENOEXEC {
-        // execvp(3): a file without a #! line is run by the shell.
-        let mut shell_argv = vec![c"/bin/sh".to_owned(), c_path.clone()];
-        shell_argv.extend(c_argv.iter().skip(1).cloned());
-        let _ = nix::unistd::execv(c"/bin/sh", &shell_argv);
-    }
-    Error::CannotRun {
-        path: path.to_owned(),
-        source: io::Error::from(errno),
-        not_found: errno == nix::errno::Errno::ENOENT,
     }
 }
 

@@ -18,9 +18,8 @@
 //! on vrfexec-full. A static build that finds itself privileged for a non-root caller refuses
 //! (exit 125) rather than run without the checks policy mode makes.
 use std::{
-    ffi::{CString, OsString},
+    ffi::OsString,
     io,
-    os::unix::ffi::OsStrExt as _,
     path::{Path, PathBuf},
 };
 
@@ -70,22 +69,8 @@ pub fn hand_over(argv: &[OsString]) -> Error {
         Ok(exe) => full_build_of(&exe),
         Err(err) => return err,
     };
-    let to_c = |s: &std::ffi::OsStr| CString::new(s.as_bytes());
-    let (Ok(c_path), Ok(c_argv)) = (
-        to_c(full.as_os_str()),
-        argv.iter().map(|a| to_c(a)).collect::<Result<Vec<_>, _>>(),
-    ) else {
-        // argv comes from the kernel as C strings; only a path could hold a NUL, and cannot.
-        return Error::Incomplete {
-            path: full,
-            source: io::Error::from_raw_os_error(libc::EINVAL),
-        };
-    };
     crate::exec::restore_sigpipe();
-    let errno = match nix::unistd::execv(&c_path, &c_argv) {
-        Err(errno) => errno,
-        Ok(never) => match never {},
-    };
+    let errno = crate::exec::execv(&full, argv);
     Error::Incomplete {
         path: full,
         source: io::Error::from(errno),
