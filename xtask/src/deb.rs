@@ -152,6 +152,10 @@ pub fn build() -> Result<PathBuf> {
     let readme = fs::read(root.join("README.md")).context("failed to read README.md")?;
     write(&doc.join("README.md.gz"), &gzip(&readme)?, 0o644)?;
 
+    // Depends is for vrfexec-full (the static build needs nothing). It is written by hand
+    // on purpose: dpkg-shlibdeps (bookworm) computes libc6 (>= 2.34) from the symbol versions
+    // and misses the GLIBC_ABI_DT_RELR requirement that the packed relocations (build.rs) add,
+    // which glibc only provides from 2.36.
     let installed_kib = dir_size(&stage)?.div_ceil(1024);
     let control = format!(
         "Package: vrfexec\n\
