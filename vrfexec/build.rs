@@ -24,6 +24,10 @@ fn main() -> anyhow::Result<()> {
         .parent()
         .ok_or_else(|| anyhow!("vrfexec-ebpf manifest has no parent directory"))?;
     let out_dir = std::path::PathBuf::from(std::env::var("OUT_DIR").context("OUT_DIR")?);
+    // aya-build passes the nested cargo's stderr on as `cargo:warning` lines: a few hundred
+    // "Compiling ..." lines per build that bury real warnings. A quiet nested cargo still
+    // reports errors, and compiler warnings reach aya-build through its JSON messages.
+    std::env::set_var("CARGO_TERM_QUIET", "true");
     aya_build::build_ebpf(
         [aya_build::Package {
             name: ebpf_package.name.as_str(),
