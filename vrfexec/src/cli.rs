@@ -460,15 +460,16 @@ fn parse_inner(argv: Vec<OsString>) -> Result<Parsed> {
     }
 }
 
-/// The short form's common cases without clap: `[--dev IFACE] [-v] [-u USER [-g GROUP]]
-/// [--strict] [--] WORD...`, each option at most once, as separate words or `--long=value`.
+/// The short form's common cases without clap, given the words after the program name (or
+/// after `exec`): `[--dev IFACE] [-v] [-u USER [-g GROUP]] [--strict] [--] WORD...`, each
+/// option at most once, as separate words or `--long=value`.
 /// Anything else (help, errors, bundled short flags, values starting with '-', non-UTF-8
 /// options) returns None and goes to clap, which gives the answer or the message. A unit test
 /// checks that whatever this accepts, clap parses to the same.
 ///
 /// Why: clap is the largest part of the code a `vrfexec VRF CMD` run executes, and start-up
 /// cost under emulation, and partly on hardware, grows with the code a process runs.
-fn fast_short_form(argv: &[OsString]) -> Option<ExecArgs> {
+fn fast_short_form(args: &[OsString]) -> Option<ExecArgs> {
     let mut exec = ExecArgs {
         dev: None,
         verbose: false,
@@ -477,7 +478,7 @@ fn fast_short_form(argv: &[OsString]) -> Option<ExecArgs> {
         strict: false,
         words: Vec::new(),
     };
-    let mut rest = argv.get(1..)?.iter();
+    let mut rest = args.iter();
     let mut words_start = None;
     while let Some(word) = rest.next() {
         if !word.as_encoded_bytes().starts_with(b"-") {
@@ -524,19 +525,15 @@ fn fast_short_form(argv: &[OsString]) -> Option<ExecArgs> {
 /// help, anything clap has to judge).
 pub fn fast_exec_args(argv: &[OsString]) -> Option<ExecArgs> {
     match argv.get(1) {
-        Some(first) if first == "exec" => {
-            let mut rest = argv.to_vec();
-            rest.remove(1);
-            fast_short_form(&rest)
-        }
-        Some(first) if !is_verb_or_top_level_flag(first) => fast_short_form(argv),
+        Some(first) if first == "exec" => fast_short_form(&argv[2..]),
+        Some(first) if !is_verb_or_top_level_flag(first) => fast_short_form(&argv[1..]),
         _ => None,
     }
 }
 
 /// The short form: the fast parser for the common cases, clap for the rest.
 fn short_form(argv: Vec<OsString>) -> Result<Parsed> {
-    let exec = match fast_short_form(&argv) {
+    let exec = match fast_short_form(argv.get(1..).unwrap_or_default()) {
         Some(exec) => exec,
         None => match ShortForm::try_parse_from(argv) {
             Ok(short) => short.exec,
@@ -789,7 +786,7 @@ mod tests {
             &["--user=alice", "--group=wheel", "--", "-odd", "cmd"],
             &["--dev=eth0", "--verbose", "cmd"],
         ] {
-            assert!(fast_short_form(&args(words)).is_some(), "{words:?}");
+            assert!(fast_short_form(&args(words)[1..]).is_some(), "{words:?}");
         }
     }
 

@@ -79,18 +79,15 @@ pub fn hand_over(argv: &[OsString]) -> Error {
 
 /// The static build with file capabilities, run by a non-root user: refuse (see the module).
 pub fn refuse_privileged() -> Error {
-    let (exe, full) = match own_exe() {
-        Ok(exe) => {
-            let full = full_build_of(&exe);
-            (exe, full)
-        }
+    let exe = match own_exe() {
+        Ok(exe) => exe,
         Err(err) => return err,
     };
     Error::Refused(format!(
         "policy mode is not available in {}: this static build cannot look users and groups \
          up; remove its file capabilities and give them to {} instead",
         exe.display(),
-        full.display()
+        full_build_of(&exe).display()
     ))
 }
 
