@@ -68,9 +68,7 @@ pub fn build() -> Result<PathBuf> {
         (&builds.full, &format!("usr/{}", stage::FULL_BUILD)),
     ] {
         let to = stage.join(to);
-        let dir = to.parent().context("a binary's path has a directory")?;
-        fs::create_dir_all(dir).with_context(|| format!("failed to create {}", dir.display()))?;
-        fs::copy(from, &to).with_context(|| format!("failed to copy {}", from.display()))?;
+        stage::copy_binary(from, &to)?;
         run_cmd(
             "strip",
             &[
@@ -80,8 +78,6 @@ pub fn build() -> Result<PathBuf> {
                 &to.display().to_string(),
             ],
         )?;
-        fs::set_permissions(&to, fs::Permissions::from_mode(0o755))
-            .with_context(|| format!("failed to chmod {}", to.display()))?;
     }
 
     let man1 = stage.join("usr/share/man/man1");
@@ -98,21 +94,19 @@ pub fn build() -> Result<PathBuf> {
             0o644,
         )?;
     }
-    write(
-        &stage.join("usr/share/bash-completion/completions/vrfexec"),
-        &generate(binary, "complete-bash")?,
-        0o644,
-    )?;
-    write(
-        &stage.join("usr/share/zsh/vendor-completions/_vrfexec"),
-        &generate(binary, "complete-zsh")?,
-        0o644,
-    )?;
-    write(
-        &stage.join("usr/share/fish/vendor_completions.d/vrfexec.fish"),
-        &generate(binary, "complete-fish")?,
-        0o644,
-    )?;
+    for (kind, path) in [
+        (
+            "complete-bash",
+            "usr/share/bash-completion/completions/vrfexec",
+        ),
+        ("complete-zsh", "usr/share/zsh/vendor-completions/_vrfexec"),
+        (
+            "complete-fish",
+            "usr/share/fish/vendor_completions.d/vrfexec.fish",
+        ),
+    ] {
+        write(&stage.join(path), &generate(binary, kind)?, 0o644)?;
+    }
 
     let packaging = root.join("packaging");
     let read = |name: &str| {

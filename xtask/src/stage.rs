@@ -4,6 +4,7 @@
 //! it hands everything else to (NSS: users, groups, host names; policy mode).
 use std::{
     fs,
+    os::unix::fs::PermissionsExt as _,
     path::{Path, PathBuf},
     process::Command,
 };
@@ -82,15 +83,19 @@ pub fn build(profile: Profile) -> Result<Builds> {
 }
 
 /// Builds both and lays them out under target/stage/PROFILE as they are installed; returns
-/// the prefix. Hard links where possible: the debug builds are large.
+/// the staged `bin/vrfexec`.
 pub fn stage(profile: Profile) -> Result<PathBuf> {
     let builds = build(profile)?;
     let prefix = workspace_root().join("target/stage").join(profile.dir());
-    place(&builds.fast, &prefix.join("bin/vrfexec"))?;
+    let vrfexec = prefix.join("bin/vrfexec");
+    place(&builds.fast, &vrfexec)?;
     place(&builds.full, &prefix.join(FULL_BUILD))?;
-    Ok(prefix)
+    Ok(vrfexec)
 }
 
+/// A hard link where possible (the debug builds are large), a copy otherwise. Only for the
+/// stage: installed and packaged files are copies (`copy_binary`), since setcap and strip
+/// would otherwise change cargo's own output through the link.
 fn place(from: &Path, to: &Path) -> Result<()> {
     if let Some(dir) = to.parent() {
         fs::create_dir_all(dir).with_context(|| format!("failed to create {}", dir.display()))?;
@@ -105,6 +110,21 @@ fn place(from: &Path, to: &Path) -> Result<()> {
             .with_context(|| format!("failed to copy {} to {}", from.display(), to.display()))?;
     }
     Ok(())
+}
+
+/// Copies a binary to `to` (mode 755) through a temporary name and a rename, so a running copy
+/// (a service in a VRF) keeps its file and new runs get the new one.
+pub fn copy_binary(from: &Path, to: &Path) -> Result<()> {
+    let dir = to
+        .parent()
+        .context("a binary's destination has a directory")?;
+    fs::create_dir_all(dir).with_context(|| format!("failed to create {}", dir.display()))?;
+    let mut tmp = PathBuf::from(to);
+    tmp.set_extension("vrfexec-install");
+    fs::copy(from, &tmp).with_context(|| format!("failed to write {}", tmp.display()))?;
+    fs::set_permissions(&tmp, fs::Permissions::from_mode(0o755))
+        .with_context(|| format!("failed to chmod {}", tmp.display()))?;
+    fs::rename(&tmp, to).with_context(|| format!("failed to install {}", to.display()))
 }
 
 /// rustc's host triple (`rustc -vV`).

@@ -131,7 +131,7 @@ fn run_command(args: &RunArgs) -> Result<()> {
 
 pub fn demo(args: &DemoArgs) -> Result<()> {
     crate::setup::run(&crate::setup::SetupArgs { no_vm: false })?;
-    let vrfexec = stage(Profile::Debug)?.join("bin/vrfexec");
+    let vrfexec = stage(Profile::Debug)?;
     let root = crate::workspace_root();
     let kernel = kernel::ensure(args.kernel)?;
     eprintln!(
@@ -159,7 +159,7 @@ pub fn demo(args: &DemoArgs) -> Result<()> {
 /// tests/vm/bench.sh in one boot and writes its tables to target/bench.md (BENCHMARKS.md
 /// records a run).
 pub fn bench(kernel: KernelChoice) -> Result<()> {
-    let vrfexec = stage(Profile::Release)?.join("bin/vrfexec");
+    let vrfexec = stage(Profile::Release)?;
     let root = crate::workspace_root();
     let kernel = kernel::ensure(kernel)?;
     eprintln!(
@@ -193,7 +193,7 @@ pub fn bench(kernel: KernelChoice) -> Result<()> {
 /// Builds vrfexec (both builds, debug, laid out as installed) and runs the whole scenario suite
 /// on it in one boot; Err unless every scenario passed.
 pub fn suite(kernel: KernelChoice) -> Result<()> {
-    let vrfexec = stage(Profile::Debug)?.join("bin/vrfexec");
+    let vrfexec = stage(Profile::Debug)?;
     let root = crate::workspace_root();
     let kernel = kernel::ensure(kernel)?;
     eprintln!(
