@@ -1,9 +1,12 @@
-//! Rebuild the eBPF object when bpf-linker changes (a new LLVM can change the output).
-use which::which;
+//! Rebuild the eBPF object when bpf-linker changes (a new LLVM can change the output). vrfexec's
+//! build.rs names the linker in the environment (`target.bpfel-unknown-none.linker`).
+use std::env;
+
+const LINKER_ENV: &str = "CARGO_TARGET_BPFEL_UNKNOWN_NONE_LINKER";
 
 fn main() {
-    match which("bpf-linker") {
-        Ok(bpf_linker) => println!("cargo:rerun-if-changed={}", bpf_linker.display()),
-        Err(err) => println!("cargo:warning=bpf-linker not found ({err}); run `cargo xtask setup`"),
+    println!("cargo:rerun-if-env-changed={LINKER_ENV}");
+    if let Some(linker) = env::var_os(LINKER_ENV) {
+        println!("cargo:rerun-if-changed={}", linker.to_string_lossy());
     }
 }

@@ -1,7 +1,11 @@
-//! Builds `vrfexec-ebpf` for the bpfel target with the nightly toolchain and bpf-linker
-//! (installed by `cargo xtask setup`) and leaves the object in OUT_DIR, where
-//! `include_bytes_aligned!` embeds it. A plain `cargo build` therefore gives a complete binary.
-use anyhow::{anyhow, Context as _};
+//! Builds `vrfexec-ebpf` for the bpfel target with its pinned toolchain and the bpf-linker built
+//! against that toolchain's LLVM (both installed by `cargo xtask setup`; see
+//! vrfexec-ebpf/toolchain.rs) and leaves the object in OUT_DIR, where `include_bytes_aligned!`
+//! embeds it. A plain `cargo build` therefore gives a complete binary.
+use anyhow::{anyhow, bail, Context as _};
+
+#[path = "../vrfexec-ebpf/toolchain.rs"]
+mod toolchain;
 
 fn main() -> anyhow::Result<()> {
     // vrfexec lives for milliseconds before it execs, so dynamic linking is a large part of
@@ -24,6 +28,21 @@ fn main() -> anyhow::Result<()> {
         .parent()
         .ok_or_else(|| anyhow!("vrfexec-ebpf manifest has no parent directory"))?;
     let out_dir = std::path::PathBuf::from(std::env::var("OUT_DIR").context("OUT_DIR")?);
+    let pin = toolchain::pinned(root_dir.as_std_path())?;
+    // Name the linker to the nested cargo (`target.bpfel-unknown-none.linker`), so a
+    // bpf-linker elsewhere on PATH, built for another LLVM, is never picked up.
+    let linker = toolchain::linker_path(&pin)?;
+    for var in ["XDG_CACHE_HOME", "HOME", toolchain::LINKER_ENV] {
+        println!("cargo:rerun-if-env-changed={var}");
+    }
+    println!("cargo:rerun-if-changed={}", linker.display());
+    if !linker.is_file() {
+        bail!(
+            "bpf-linker for the eBPF toolchain {pin} is missing ({}); run `cargo xtask setup --no-vm`",
+            linker.display()
+        );
+    }
+    std::env::set_var(toolchain::LINKER_ENV, &linker);
     // aya-build passes the nested cargo's stderr on as `cargo:warning` lines: a few hundred
     // "Compiling ..." lines per build that bury real warnings. A quiet nested cargo still
     // reports errors, and compiler warnings reach aya-build through its JSON messages.
@@ -34,11 +53,11 @@ fn main() -> anyhow::Result<()> {
             root_dir: root_dir.as_str(),
             ..Default::default()
         }],
-        aya_build::Toolchain::default(),
+        aya_build::Toolchain::Custom(&pin),
     )
-    .context(
-        "building vrfexec-ebpf failed; run `cargo xtask setup` to install bpf-linker and rust-src",
-    )?;
+    .with_context(|| {
+        format!("building vrfexec-ebpf with {pin} failed; run `cargo xtask setup --no-vm`")
+    })?;
     let object = std::fs::read(out_dir.join("vrfexec")).context("reading the eBPF object")?;
     let generated = prepare::programs(&object)?;
     std::fs::write(out_dir.join("programs.rs"), generated).context("writing programs.rs")

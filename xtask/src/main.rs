@@ -5,6 +5,8 @@ mod install;
 mod setup;
 mod stage;
 mod test;
+#[path = "../../vrfexec-ebpf/toolchain.rs"]
+mod toolchain;
 mod vm;
 
 use std::{path::PathBuf, process::ExitCode};
@@ -21,7 +23,13 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Task {
-    /// Install what is missing to build and test: apt packages, rust-src, bpf-linker, VM kernel.
+    /// Install what is missing to build and test: apt packages, the pinned eBPF toolchain,
+    /// bpf-linker built against its LLVM, cargo-fuzz, the VM kernel.
+    ///
+    /// The eBPF crate's nightly is pinned in vrfexec-ebpf/rust-toolchain.toml, because
+    /// bpf-linker must use the same LLVM as that rustc. To move the pin, change `channel` there
+    /// and run this again: it installs the toolchain and builds bpf-linker against its own
+    /// libLLVM into ~/.cache/vrfexec/bpf-linker/<toolchain>. Running it twice changes nothing.
     Setup(setup::SetupArgs),
     /// Build the eBPF object (the same build vrfexec's build.rs runs).
     BuildEbpf,

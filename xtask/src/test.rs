@@ -17,7 +17,12 @@ pub struct TestArgs {
 
 pub fn run(args: &TestArgs) -> Result<()> {
     setup::run(&setup::SetupArgs { no_vm: args.no_vm })?;
-    run_cmd("cargo", &["+nightly", "fmt", "--all", "--check"])?;
+    let ebpf = setup::EbpfToolchain::pinned()?;
+    // rustc and bpf-linker must share one LLVM major, or the eBPF build fails deep inside
+    // bpf-linker (`Invalid record`): say so first, in one line with what to run.
+    ebpf.check_linker()?;
+    let plus = ebpf.plus();
+    run_cmd("cargo", &[&plus, "fmt", "--all", "--check"])?;
     run_cmd(
         "cargo",
         &[
@@ -35,7 +40,7 @@ pub fn run(args: &TestArgs) -> Result<()> {
     run_cmd(
         "cargo",
         &[
-            "+nightly",
+            &plus,
             "clippy",
             "--package",
             "vrfexec-ebpf",
@@ -56,7 +61,7 @@ pub fn run(args: &TestArgs) -> Result<()> {
         "cargo",
         &["test", "--workspace", "--exclude", "vrfexec-ebpf"],
     )?;
-    fuzz(20)?;
+    fuzz(&plus, 20)?;
     if !args.no_vm {
         // The suite installs the package in the guest (tests/vm/package.sh).
         crate::deb::build()?;
@@ -67,10 +72,10 @@ pub fn run(args: &TestArgs) -> Result<()> {
 
 /// Runs each cargo-fuzz target (fuzz/) for `seconds`: the parsers of untrusted input (names
 /// from the command line, the policy file) must never panic or accept a path escape.
-pub fn fuzz(seconds: u32) -> Result<()> {
+pub fn fuzz(toolchain: &str, seconds: u32) -> Result<()> {
     let limit = format!("-max_total_time={seconds}");
     for target in ["names", "policy"] {
-        run_cmd("cargo", &["+nightly", "fuzz", "run", target, "--", &limit])?;
+        run_cmd("cargo", &[toolchain, "fuzz", "run", target, "--", &limit])?;
     }
     Ok(())
 }

@@ -66,14 +66,7 @@ pub fn ensure(choice: KernelChoice) -> Result<Kernel> {
 }
 
 fn cache_dir() -> Result<PathBuf> {
-    let base = match std::env::var_os("XDG_CACHE_HOME").filter(|v| !v.is_empty()) {
-        Some(dir) => PathBuf::from(dir),
-        None => PathBuf::from(
-            std::env::var_os("HOME").context("neither XDG_CACHE_HOME nor HOME is set")?,
-        )
-        .join(".cache"),
-    };
-    let dir = base.join("vrfexec/vm");
+    let dir = crate::toolchain::cache_dir()?.join("vm");
     fs::create_dir_all(&dir).with_context(|| format!("failed to create {}", dir.display()))?;
     Ok(dir)
 }
