@@ -23,6 +23,8 @@ source tests/vm/security.sh
 source tests/vm/package.sh
 # shellcheck source=tests/vm/builds.sh
 source tests/vm/builds.sh
+# shellcheck source=tests/vm/failclosed.sh
+source tests/vm/failclosed.sh
 
 # vrfexec as installed (cargo xtask vm suite stages it): PREFIX/bin/vrfexec is the static
 # build, PREFIX/lib/vrfexec/vrfexec-full the dynamic one it hands over to.
@@ -636,10 +638,13 @@ main() {
     s_pingverb
     s_warm_gc
     s_security
+    s_fc_ancestor
     s_builds
     s_package
-    # Last: it changes r's FIB rules (the fix) for good.
+    # Near the end: it changes r's FIB rules (the fix) for good.
     s_check
+    # Last: on a kernel with the net_cls trap, cgroup v2 socket programs stay off until reboot.
+    s_fc_net_cls
 
     echo "vm: $PASSED passed, $FAILED failed, $SKIPPED skipped"
     if [ "$FAILED" -ne 0 ] || [ "$PASSED" -eq 0 ]; then

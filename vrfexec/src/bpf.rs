@@ -256,6 +256,52 @@ fn name_of(info: &ProgInfo) -> &[u8] {
     &info.name[..len]
 }
 
+/// A program attached directly to a cgroup, as `verify` names it in a refusal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AttachedProgram {
+    pub id: u32,
+    /// Its name, when the caller may read it (BPF_PROG_GET_FD_BY_ID needs CAP_SYS_ADMIN).
+    pub name: Option<String>,
+}
+
+/// The cgroup/sock_create programs attached directly to `cgroup` (not those it inherits).
+/// Needs CAP_NET_ADMIN (BPF_PROG_QUERY); the names need CAP_SYS_ADMIN as well.
+pub fn sock_create_programs(cgroup: BorrowedFd<'_>) -> io::Result<Vec<AttachedProgram>> {
+    let mut ids = [0u32; 64];
+    let mut query = ProgQueryAttr {
+        target_fd: u32::try_from(cgroup.as_raw_fd()).map_err(io::Error::other)?,
+        attach_type: BPF_CGROUP_INET_SOCK_CREATE,
+        prog_ids: ids.as_mut_ptr() as u64,
+        prog_cnt: ids.len() as u32,
+        ..Default::default()
+    };
+    sys_bpf(BPF_PROG_QUERY, &mut query)?;
+    let count = (query.prog_cnt as usize).min(ids.len());
+    Ok(ids[..count]
+        .iter()
+        .map(|&id| AttachedProgram {
+            id,
+            name: program_name(id),
+        })
+        .collect())
+}
+
+fn program_name(id: u32) -> Option<String> {
+    let mut get = GetFdByIdAttr {
+        id,
+        ..Default::default()
+    };
+    let prog = fd_from(sys_bpf(BPF_PROG_GET_FD_BY_ID, &mut get).ok()?).ok()?;
+    let mut info = ProgInfo::default();
+    let mut by_fd = InfoByFdAttr {
+        bpf_fd: u32::try_from(prog.as_raw_fd()).ok()?,
+        info_len: std::mem::size_of::<ProgInfo>() as u32,
+        info: &mut info as *mut ProgInfo as u64,
+    };
+    sys_bpf(BPF_OBJ_GET_INFO_BY_FD, &mut by_fd).ok()?;
+    Some(String::from_utf8_lossy(name_of(&info)).into_owned())
+}
+
 /// Whether vrfexec's `--strict` program is what is attached to `cgroup` for setsockopt.
 pub fn strict_attached(cgroup: BorrowedFd<'_>) -> bool {
     attached_program(cgroup, BPF_CGROUP_SETSOCKOPT)

@@ -48,6 +48,11 @@ Files (under /usr or /usr/local):
                               bin/vrfexec, the file capabilities for non-root use
   /etc/vrfexec.conf           which users and groups may use which VRFs (non-root use)
 
+Before it execs, vrfexec checks with a probe socket of each IP family that new sockets really
+are bound to the VRF (unbound for `default`); if they are not (a program on an ancestor
+cgroup, cgroup v1 net_cls/net_prio on an old kernel), the command does not run and one line
+names the cause.
+
 Exit status: the command's own; 125 if vrfexec failed (bad usage too), 126 if the command
 was found but cannot run, 127 if it was not found. vrfexec prints nothing on success.
 The other verbs exit 0 on success and 125 on any failure, including a VRF or process that
@@ -116,6 +121,10 @@ the evidence, why it matters and the exact fix:
   vrf-down, vrf-without-members, shared-table
   dns-unreachable           a resolv.conf server the VRF cannot reach (127.0.0.53 ...)
   l3mdev-accept-off         (info) default-VRF services do not answer in VRFs
+  sock-create-program-above a cgroup above where runs from here are placed has its own
+                            sock_create program: it runs last and decides the bound device
+  net-cls-defeats-binding   cgroup v1 net_cls/net_prio on a kernel before 5.15: using it
+                            turns cgroup v2 socket programs off
 Exit status: 0 clean (info alone is clean), 1 findings, 125 error.
 
 --fix applies the rule changes for IPv4 and IPv6 in a safe order (the local rule is added at
@@ -135,7 +144,9 @@ processes share one cgroup: `ExecStartPre=+/usr/bin/vrfexec attach mgmt` binds t
 main process and everything it starts (the `+` runs it with full privileges, outside the
 unit's sandbox, in the unit's cgroup). systemd removes the cgroup, and with it the program,
 when the unit stops. vrfexec's systemd generator writes that line for the units listed in
-/etc/vrfexec/units.conf. The root cgroup (the whole system) is refused.
+/etc/vrfexec/units.conf. The root cgroup (the whole system) is refused. After attaching,
+vrfexec checks with a probe socket that new sockets in the cgroup are bound to the VRF, and
+fails (exit 125, so the unit does not start) if something overrides it.
 
 Examples:
   ExecStartPre=+/usr/bin/vrfexec attach mgmt        in a unit or a drop-in

@@ -65,6 +65,14 @@ pub enum Error {
         hint: &'static str,
     },
 
+    /// The fail-closed probe found new sockets not bound as the run asked (`verify`).
+    #[error("binding to {expected} does not hold: {found}: {cause}")]
+    NotBound {
+        expected: String,
+        found: String,
+        cause: String,
+    },
+
     /// A well-formed request that cannot be done (a kernel thread, another namespace).
     #[error("{0}")]
     Refused(String),

@@ -24,6 +24,7 @@ pub mod procs;
 pub mod route;
 pub mod show;
 pub mod target;
+pub mod verify;
 
 use std::{ffi::OsString, io::Write as _};
 
@@ -70,6 +71,9 @@ pub fn run(argv: Vec<OsString>) -> Result<u8> {
             privilege::check_bpf_capabilities()?;
             let binding = target::resolve(&target, &mut open_netlink()?)?;
             place::attach_in_place(&place::Subject::current()?, &binding, &Log(args.verbose))?;
+            // The unit's processes join this cgroup: if its sockets are not bound, the unit
+            // must fail to start rather than run in the default VRF.
+            verify::verify(&binding)?;
             Vec::new()
         }
         (None, Some(cli::Verb::Gc(args))) => {
@@ -206,7 +210,7 @@ impl Log {
 
 /// Sets up the binding and execs; returns only the error that stopped it.
 fn exec_verb(args: &cli::ExecArgs, inherited: &exec::InheritedFds) -> Error {
-    let (path, command, identity) = match prepare(args) {
+    let (path, command, identity, binding) = match prepare(args) {
         Ok(prepared) => prepared,
         Err(err) => return err,
     };
@@ -220,6 +224,10 @@ fn exec_verb(args: &cli::ExecArgs, inherited: &exec::InheritedFds) -> Error {
                 std::env::set_var(key, value);
             }
         }
+    }
+    // Last, after every privilege change: what the probe sees is what the command gets.
+    if let Err(err) = verify::verify(&binding) {
+        return err;
     }
     exec::exec(&path, &command, inherited)
 }
@@ -278,6 +286,7 @@ type Prepared = (
     std::path::PathBuf,
     Vec<OsString>,
     Option<(identity::Identity, identity::DropMode)>,
+    target::Binding,
 );
 
 fn prepare(args: &cli::ExecArgs) -> Result<Prepared> {
@@ -326,7 +335,7 @@ fn prepare(args: &cli::ExecArgs) -> Result<Prepared> {
             .unwrap_or_default()
     ));
     place::place(&place::Subject::current()?, &binding, args.strict, &log)?;
-    Ok((path, command.to_vec(), identity))
+    Ok((path, command.to_vec(), identity, binding))
 }
 
 /// The default VRF needs no lookup.

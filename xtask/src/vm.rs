@@ -200,10 +200,15 @@ pub fn suite(kernel: KernelChoice) -> Result<()> {
         "xtask: VM suite on Linux {} (qemu TCG, one boot)",
         kernel.version
     );
+    let mut env = vec![("VRFEXEC".to_owned(), path_str(&vrfexec)?.to_owned())];
+    // ONLY=REGEX narrows the suite to matching scenarios (debugging; see tests/vm/suite.sh).
+    if let Some(only) = std::env::var("ONLY").ok().filter(|o| !o.is_empty()) {
+        env.push(("ONLY".to_owned(), only));
+    }
     let job = Job {
         command: "bash tests/vm/suite.sh".to_owned(),
         cwd: path_str(&root)?.to_owned(),
-        env: vec![("VRFEXEC".to_owned(), path_str(&vrfexec)?.to_owned())],
+        env,
     };
     let outcome = qemu::boot(&kernel, &job, SUITE_TIMEOUT, Show::AfterStart)?;
     let summary = parse_summary(&outcome.output);

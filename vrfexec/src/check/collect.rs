@@ -165,5 +165,31 @@ pub fn snapshot() -> Result<Snapshot> {
         }
     }
     snapshot.links = links;
+    snapshot.binding = binding_evidence();
+    snapshot.kernel = kernel_version();
     Ok(snapshot)
+}
+
+/// The evidence a run from this cgroup would be checked against: the cgroups from the parent
+/// of its VRF cgroups (`<own>/vrf`, as vrfexec and iproute2 place runs) up to the root.
+fn binding_evidence() -> crate::verify::Evidence {
+    let own = fs::read("/proc/self/cgroup")
+        .ok()
+        .and_then(|text| crate::cgroup::unified_path(&text).ok().flatten());
+    let first = own.map(|own| {
+        crate::cgroup::vrf_cgroup(&own, crate::cgroup::netns_name("self").as_deref(), None)
+    });
+    crate::verify::Evidence::collect(first.as_deref())
+}
+
+/// (major, minor) of the running kernel.
+fn kernel_version() -> Option<(u32, u32)> {
+    parse_kernel_version(&fs::read_to_string("/proc/sys/kernel/osrelease").ok()?)
+}
+
+pub fn parse_kernel_version(release: &str) -> Option<(u32, u32)> {
+    let mut parts = release.split(|c: char| !c.is_ascii_digit());
+    let major = parts.next()?.parse().ok()?;
+    let minor = parts.next()?.parse().ok()?;
+    Some((major, minor))
 }

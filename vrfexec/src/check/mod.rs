@@ -81,7 +81,15 @@ pub struct Snapshot {
     pub nameservers: Vec<IpAddr>,
     /// Route lookups of each nameserver from each VRF: (vrf, nameserver) -> answer.
     pub dns_routes: BTreeMap<(String, IpAddr), RouteAnswer>,
+    /// What could defeat a binding made from the caller's cgroup (see verify.rs).
+    pub binding: crate::verify::Evidence,
+    /// The running kernel's (major, minor) version.
+    pub kernel: Option<(u32, u32)>,
 }
+
+/// The first kernel with "bpf, cgroups: Fix cgroup v2 fallback on v1/v2 mixed mode": before
+/// it, using net_cls or net_prio turns off cgroup v2 socket programs.
+pub const NET_CLS_FIX: (u32, u32) = (5, 15);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -307,8 +315,62 @@ pub fn analyze(snapshot: &Snapshot, only: &[String]) -> Vec<Finding> {
             });
         }
     }
+    binding_traps(snapshot, &mut findings);
     findings.sort_by_key(|f| std::cmp::Reverse(f.severity));
     findings
+}
+
+/// What silently defeats the binding of commands run from the caller's cgroup (vrfexec refuses
+/// such runs; `ip vrf exec` runs them unbound).
+fn binding_traps(snapshot: &Snapshot, findings: &mut Vec<Finding>) {
+    let evidence = &snapshot.binding;
+    for (path, programs) in &evidence.ancestors {
+        findings.push(Finding {
+            id: "sock-create-program-above",
+            severity: Severity::Error,
+            vrf: None,
+            family: None,
+            evidence: format!(
+                "cgroup {path}, above the VRF cgroups of commands run from here, has cgroup/sock_create program(s) {}",
+                crate::verify::describe_programs(programs)
+            ),
+            why: "the kernel runs an ancestor's sock_create programs after the VRF cgroup's: if one sets the bound device (systemd's BindNetworkInterface= does), commands run in a VRF from here are not in it (ip vrf exec runs them bound elsewhere; vrfexec refuses to run them)".into(),
+            fix: vec![format!("# remove the program from {path} (systemd: BindNetworkInterface= or BPFProgram=sock_create on that unit), or run VRF commands from another cgroup")],
+        });
+    }
+    let old_kernel = snapshot.kernel.is_some_and(|k| k < NET_CLS_FIX);
+    if old_kernel && !evidence.net_v1.is_empty() {
+        let used: Vec<String> = evidence
+            .net_v1
+            .iter()
+            .map(|(controllers, path)| format!("{controllers}:{path}"))
+            .collect();
+        findings.push(Finding {
+            id: "net-cls-defeats-binding",
+            severity: Severity::Error,
+            vrf: None,
+            family: None,
+            evidence: format!(
+                "cgroup v1 net_cls/net_prio is mounted ({}) on a kernel before {}.{}",
+                used.join(", "),
+                NET_CLS_FIX.0,
+                NET_CLS_FIX.1
+            ),
+            why: "once any process uses net_cls or net_prio, this kernel stops running cgroup v2 socket programs (dmesg: \"disabling cgroup2 socket matching\"): ip vrf exec then runs commands unbound, and vrfexec refuses to run them".into(),
+            fix: vec!["# stop using net_cls/net_prio (it stays off until reboot), or use a kernel with the fix (Linux 5.15)".into()],
+        });
+    }
+    if let Some(why) = &evidence.query_error {
+        findings.push(Finding {
+            id: "binding-not-checked",
+            severity: Severity::Info,
+            vrf: None,
+            family: None,
+            evidence: format!("the programs above this cgroup could not be read: {why}"),
+            why: "a program there could override the VRF binding; run vrfexec check as root to see them".into(),
+            fix: vec![],
+        });
+    }
 }
 
 /// Whether the findings make `check` exit 1 (info alone does not).

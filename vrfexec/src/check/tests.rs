@@ -269,3 +269,67 @@ fn a_missing_l3mdev_rule_is_added_first() {
     assert_eq!(ops[0].ip_command(), "ip -4 rule add pref 1000 l3mdev");
     assert!(plan(&applied(s, &ops), &[]).is_empty());
 }
+
+fn with_binding_evidence(evidence: crate::verify::Evidence, kernel: (u32, u32)) -> Snapshot {
+    Snapshot {
+        binding: evidence,
+        kernel: Some(kernel),
+        ..stock()
+    }
+}
+
+#[test]
+fn a_program_above_the_vrf_cgroups_is_an_error() {
+    let evidence = crate::verify::Evidence {
+        ancestors: vec![(
+            "/system.slice/x.service".into(),
+            vec![crate::bpf::AttachedProgram {
+                id: 31,
+                name: Some("sd_bind".into()),
+            }],
+        )],
+        ..Default::default()
+    };
+    let findings = analyze(&with_binding_evidence(evidence, (6, 1)), &[]);
+    let found = findings
+        .iter()
+        .find(|f| f.id == "sock-create-program-above")
+        .map(|f| (f.severity, f.evidence.clone()));
+    assert_eq!(
+        found,
+        Some((
+            Severity::Error,
+            "cgroup /system.slice/x.service, above the VRF cgroups of commands run from here, has cgroup/sock_create program(s) id 31 \"sd_bind\"".into()
+        ))
+    );
+}
+
+#[test]
+fn net_cls_is_an_error_only_before_the_fix() {
+    let evidence = crate::verify::Evidence {
+        net_v1: vec![("net_cls,net_prio".into(), "/".into())],
+        ..Default::default()
+    };
+    let old = analyze(&with_binding_evidence(evidence.clone(), (5, 10)), &[]);
+    assert!(old
+        .iter()
+        .any(|f| f.id == "net-cls-defeats-binding" && f.severity == Severity::Error));
+    let new = analyze(&with_binding_evidence(evidence, (6, 1)), &[]);
+    assert!(!new.iter().any(|f| f.id == "net-cls-defeats-binding"));
+    assert_eq!(
+        collect::parse_kernel_version("5.10.0-33-amd64\n"),
+        Some((5, 10))
+    );
+    assert_eq!(
+        collect::parse_kernel_version("6.12.57+deb13-amd64"),
+        Some((6, 12))
+    );
+}
+
+#[test]
+fn a_clean_cgroup_adds_no_binding_finding() {
+    let findings = analyze(&with_binding_evidence(Default::default(), (5, 10)), &[]);
+    assert!(!findings.iter().any(|f| f.id.contains("sock-create")
+        || f.id.contains("net-cls")
+        || f.id == "binding-not-checked"));
+}

@@ -84,6 +84,10 @@ const SCENARIOS: &[Scenario] = &[
         foreign_program_replaced,
     ),
     (
+        "an ancestor cgroup's program that rebinds sockets is found and refused",
+        ancestor_program_refused,
+    ),
+    (
         "40 concurrent cold and warm runs on two devices all bind right",
         concurrent_runs,
     ),
@@ -744,6 +748,15 @@ fn warm_and_recreated(lab: &Lab) -> Result<(), String> {
 /// Loads a cgroup/sock_create program that only allows (r0 = 1; exit), with no name, as
 /// iproute2's is, and attaches it with flags 0 to `dir`.
 fn attach_foreign_program(dir: &Path) -> Result<(), String> {
+    attach_sock_create(dir, None, 0)
+}
+
+/// BPF_F_ALLOW_MULTI, how systemd attaches its programs to a unit's cgroup.
+const BPF_F_ALLOW_MULTI: u32 = 2;
+
+/// Loads a cgroup/sock_create program, with no name, that allows the socket and, with
+/// `bind`, first sets its bound device to that ifindex; attaches it to `dir` with `flags`.
+fn attach_sock_create(dir: &Path, bind: Option<u32>, flags: u32) -> Result<(), String> {
     #[repr(C)]
     #[derive(Default)]
     struct LoadAttr {
@@ -767,15 +780,20 @@ fn attach_foreign_program(dir: &Path) -> Result<(), String> {
         attach_type: u32,
         attach_flags: u32,
     }
+    let mut insns: Vec<u64> = Vec::new();
+    if let Some(ifindex) = bind {
+        let [i0, i1, i2, i3] = ifindex.to_le_bytes();
+        // BPF_MOV64_IMM(R2, ifindex); BPF_STX_MEM(BPF_W, R1, R2, offsetof(bpf_sock, bound_dev_if))
+        insns.push(u64::from_le_bytes([0xb7, 0x02, 0, 0, i0, i1, i2, i3]));
+        insns.push(u64::from_le_bytes([0x63, 0x21, 0, 0, 0, 0, 0, 0]));
+    }
     // BPF_MOV64_IMM(R0, 1); BPF_EXIT_INSN()
-    let insns: [u64; 2] = [
-        u64::from_le_bytes([0xb7, 0, 0, 0, 1, 0, 0, 0]),
-        u64::from_le_bytes([0x95, 0, 0, 0, 0, 0, 0, 0]),
-    ];
+    insns.push(u64::from_le_bytes([0xb7, 0, 0, 0, 1, 0, 0, 0]));
+    insns.push(u64::from_le_bytes([0x95, 0, 0, 0, 0, 0, 0, 0]));
     let license = b"GPL\0";
     let mut load = LoadAttr {
         prog_type: 9, // BPF_PROG_TYPE_CGROUP_SOCK
-        insn_cnt: 2,
+        insn_cnt: insns.len() as u32,
         insns: insns.as_ptr() as u64,
         license: license.as_ptr() as u64,
         expected_attach_type: 2,
@@ -801,7 +819,7 @@ fn attach_foreign_program(dir: &Path) -> Result<(), String> {
         target_fd: cg.as_raw_fd() as u32,
         attach_bpf_fd: prog as u32,
         attach_type: 2,
-        attach_flags: 0,
+        attach_flags: flags,
     };
     // SAFETY: a valid BPF_PROG_ATTACH attr with open fds.
     let rc = unsafe {
@@ -834,6 +852,50 @@ fn foreign_program_replaced(lab: &Lab) -> Result<(), String> {
     let ids = program_ids(&leaf)?;
     if ids.len() != 1 {
         return Err(format!("programs on the cgroup: {ids:?}"));
+    }
+    Ok(())
+}
+
+/// What systemd's BindNetworkInterface= does to a unit: a program on an ancestor of vrfexec's
+/// cgroup, run after vrfexec's, binds every socket elsewhere. vrfexec must refuse before the
+/// command runs and name that cgroup, for a device and for `default` alike.
+fn ancestor_program_refused(lab: &Lab) -> Result<(), String> {
+    let v1 = lab::sh(&format!(
+        "ip netns exec {} cat /sys/class/net/v1/ifindex",
+        lab.a
+    ))?;
+    let v1: u32 = v1
+        .trim()
+        .parse()
+        .map_err(|e| format!("ifindex of v1: {e}"))?;
+    // Before: the same runs pass the probe.
+    expect_ok(&lab.run_in_a(false, &[VRFEXEC, "--dev", "v2", "true"]))?;
+    expect_ok(&lab.run_in_a(false, &[VRFEXEC, "default", "true"]))?;
+    attach_sock_create(&lab.cgroup, Some(v1), BPF_F_ALLOW_MULTI)?;
+    let marker = std::env::temp_dir().join(format!("{}-ran", lab.a));
+    let marker_arg = marker.display().to_string();
+    let cgroup_name = lab
+        .cgroup
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    for target in [&["--dev", "v2"][..], &["default"][..]] {
+        let mut argv = vec![VRFEXEC];
+        argv.extend_from_slice(target);
+        argv.extend_from_slice(&["touch", &marker_arg]);
+        let out = lab.run_in_a(false, &argv);
+        expect_failure(&out, 125, "does not hold: new IPv4 sockets are bound to v1")?;
+        expect_failure(
+            &out,
+            125,
+            &format!("{cgroup_name} has its own cgroup/sock_create program"),
+        )?;
+        if marker.exists() {
+            let _ = fs::remove_file(&marker);
+            return Err(format!(
+                "{target:?}: the command ran although the binding did not hold"
+            ));
+        }
     }
     Ok(())
 }
