@@ -113,6 +113,44 @@ s_security() {
         grep -qP "^Groups:.*\b$(getent group netops | cut -d: -f3)\b" <<<"$R_OUT" || bad+="groups "
         if [ "$R_RC" -eq 0 ] && [ -z "$bad" ]; then pass "$name"; else fail "$name" "${bad}$(last_run)"; fi
     fi
+    # --user sets no_new_privs: a setuid-root program the command runs stays the user.
+    name=sec/user-no-new-privs-setuid
+    if selected "$name"; then
+        local suid="$LAB_DIR/suid-id" baseline
+        install -m 4755 -o root -g root /usr/bin/id "$suid"
+        as carol "$suid" -u
+        baseline=$R_OUT
+        rr "$VRFEXEC" --user carol red "$suid" -u
+        if [ "$baseline" != 0 ]; then
+            skip "$name" "a setuid-root program does not run as root here without vrfexec ($baseline)"
+        elif [ "$R_RC" -eq 0 ] && [ "$R_OUT" = "$(id -u carol)" ]; then
+            pass "$name"
+        else
+            fail "$name" "setuid id under --user carol: $(last_run)"
+        fi
+        rm -f "$suid"
+    fi
+    name=sec/user-no-new-privs-flag
+    if selected "$name"; then
+        rr "$VRFEXEC" --user carol red cat /proc/self/status
+        if [ "$R_RC" -eq 0 ] && [ "$(status_field NoNewPrivs)" = 1 ]; then
+            pass "$name"
+        else
+            fail "$name" "NoNewPrivs is $(status_field NoNewPrivs): $(last_run)"
+        fi
+    fi
+    # The capable build inside --strict --user: the kernel refuses its file capabilities; the
+    # message must say so, not that vrfexec is installed incompletely.
+    name=sec/capable-build-inside-user-named
+    if selected "$name"; then
+        rr "$VRFEXEC" --strict --user alice red "$CAPPED" blue true
+        if [ "$R_RC" -eq 125 ] && [[ $R_ERR == *"may not gain its file capabilities"* ]] &&
+            [[ $R_ERR != *"installed incompletely"* ]]; then
+            pass "$name"
+        else
+            fail "$name" "$(last_run)"
+        fi
+    fi
     name=sec/user-option-reaches-peer-as-user
     if selected "$name"; then
         rr "$VRFEXEC" -u alice -g netops blue sh -c 'echo "$(id -un):$(id -gn):$USER:$HOME"; curl -s --max-time 20 http://10.9.0.2/'

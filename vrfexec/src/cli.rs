@@ -382,7 +382,8 @@ pub struct ExecArgs {
     pub verbose: bool,
 
     /// Run the command as USER (uid, primary gid, supplementary groups) with every
-    /// capability dropped, for good (root only)
+    /// capability dropped, for good, and no_new_privs set: setuid programs and file
+    /// capabilities grant it nothing (root only)
     #[arg(short, long, value_name = "USER")]
     pub user: Option<OsString>,
 

@@ -71,6 +71,16 @@ pub fn hand_over(argv: &[OsString]) -> Error {
     };
     crate::exec::restore_sigpipe();
     let errno = crate::exec::execv(&full, argv);
+    if errno == nix::errno::Errno::EPERM {
+        // The file exists: the kernel refused its file capabilities, which it does under
+        // no_new_privs (`vrfexec --user`) or when they exceed the bounding set.
+        return Error::Refused(format!(
+            "cannot run {}: Operation not permitted; this process may not gain its file \
+             capabilities (inside `vrfexec --user` or a unit with NoNewPrivileges=, or with an \
+             emptied bounding set), so it cannot start commands in a VRF from here",
+            full.display()
+        ));
+    }
     Error::Incomplete {
         path: full,
         source: io::Error::from(errno),

@@ -196,6 +196,13 @@ pub fn drop_to(identity: &Identity, mode: DropMode) -> Result<()> {
         nix::unistd::setresuid(identity.uid, identity.uid, identity.uid)
             .map_err(|e| e.desc().to_owned()),
     )?;
+    // no_new_privs: setuid/setgid programs and file capabilities the command runs grant
+    // nothing, so the user cannot become anyone else from inside (sudo, su and a capable
+    // vrfexec fail). Irrevocable, and inherited by every child.
+    step(
+        "no_new_privs",
+        nix::sys::prctl::set_no_new_privs().map_err(|e| e.desc().to_owned()),
+    )?;
     // A switch to uid 0 keeps root's capabilities, and a non-root switch already emptied
     // them: clear both explicitly either way.
     step(
@@ -255,6 +262,9 @@ pub fn verify(identity: &Identity, mode: DropMode) -> Result<()> {
         if !held.is_empty() {
             return refuse(format!("{set:?} capabilities left: {held:?}"));
         }
+    }
+    if mode == DropMode::SwitchUser && !nix::sys::prctl::get_no_new_privs().unwrap_or(false) {
+        return refuse("no_new_privs is not set".into());
     }
     if !identity.uid.is_root() && nix::unistd::setuid(Uid::from_raw(0)).is_ok() {
         return refuse("setuid(0) still works".into());
