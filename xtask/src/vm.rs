@@ -30,6 +30,10 @@ pub enum KernelChoice {
     /// Debian's linux-image-6.12.*-amd64 from the same archive.
     #[value(name = "6.12")]
     Debian612,
+    /// Debian 11 (bullseye)'s linux-image-5.10.0-*-amd64, the last before 5.11's memlock
+    /// change, fetched with a private apt configuration (the host's is left alone).
+    #[value(name = "5.10")]
+    Bullseye510,
 }
 
 impl KernelChoice {
@@ -37,6 +41,7 @@ impl KernelChoice {
         match self {
             KernelChoice::Bookworm61 => "6.1",
             KernelChoice::Debian612 => "6.12",
+            KernelChoice::Bullseye510 => "5.10",
         }
     }
 }
