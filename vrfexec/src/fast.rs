@@ -72,18 +72,37 @@ pub fn hand_over(argv: &[OsString]) -> Error {
     crate::exec::restore_sigpipe();
     let errno = crate::exec::execv(&full, argv);
     if errno == nix::errno::Errno::EPERM {
-        // The file exists: the kernel refused its file capabilities, which it does under
-        // no_new_privs (`vrfexec --user`) or when they exceed the bounding set.
-        return Error::Refused(format!(
-            "cannot run {}: Operation not permitted; this process may not gain its file \
-             capabilities (inside `vrfexec --user` or a unit with NoNewPrivileges=, or with an \
-             emptied bounding set), so it cannot start commands in a VRF from here",
-            full.display()
-        ));
+        let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+        if bounding_lacks_caps(&status) {
+            // The kernel refuses a `+ep` file whose capabilities the bounding set cannot grant
+            // (inside `vrfexec --user`, or a unit with CapabilityBoundingSet=).
+            return Error::Refused(format!(
+                "cannot run {}: Operation not permitted; its file capabilities are outside this \
+                 process's capability bounding set (inside `vrfexec --user`, or a unit with \
+                 CapabilityBoundingSet=); run vrfexec from outside it",
+                full.display()
+            ));
+        }
+        return Error::os(format!("cannot run {}", full.display()), io::Error::from(errno));
     }
     Error::Incomplete {
         path: full,
         source: io::Error::from(errno),
+    }
+}
+
+/// Whether the bounding set (`CapBnd:` in /proc/self/status) lacks CAP_NET_ADMIN or CAP_BPF,
+/// which the full build's file capabilities include.
+fn bounding_lacks_caps(status: &str) -> bool {
+    const CAP_NET_ADMIN: u32 = 12;
+    const CAP_BPF: u32 = 39;
+    let bounding = status
+        .lines()
+        .find_map(|l| l.strip_prefix("CapBnd:"))
+        .and_then(|v| u64::from_str_radix(v.trim(), 16).ok());
+    match bounding {
+        Some(set) => [CAP_NET_ADMIN, CAP_BPF].iter().any(|c| set & (1 << c) == 0),
+        None => false,
     }
 }
 
@@ -104,6 +123,13 @@ pub fn refuse_privileged() -> Error {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_emptied_bounding_set_is_recognised() {
+        assert!(bounding_lacks_caps("Name:\tx\nCapBnd:\t0000000000000000\n"));
+        assert!(!bounding_lacks_caps("CapBnd:\t000001ffffffffff\n"));
+        assert!(!bounding_lacks_caps("no such line\n"));
+    }
 
     fn argv(words: &[&str]) -> Vec<OsString> {
         words.iter().map(OsString::from).collect()

@@ -14,6 +14,7 @@ pub mod fast;
 pub mod gc;
 pub mod generate;
 pub mod identity;
+pub mod lock;
 pub mod names;
 pub mod netlink;
 pub mod ping;
@@ -73,7 +74,8 @@ pub fn run(argv: Vec<OsString>) -> Result<u8> {
             place::attach_in_place(&place::Subject::current()?, &binding, &Log(args.verbose))?;
             // The unit's processes join this cgroup: if its sockets are not bound, the unit
             // must fail to start rather than run in the default VRF.
-            verify::verify(&binding)?;
+            let subject = place::Subject::current()?;
+            verify::verify(&binding, &subject.cgroup)?;
             Vec::new()
         }
         (None, Some(cli::Verb::Gc(args))) => {
@@ -210,7 +212,7 @@ impl Log {
 
 /// Sets up the binding and execs; returns only the error that stopped it.
 fn exec_verb(args: &cli::ExecArgs, inherited: &exec::InheritedFds) -> Error {
-    let (path, command, identity, binding) = match prepare(args) {
+    let (path, command, identity, binding, vrf_cgroup) = match prepare(args) {
         Ok(prepared) => prepared,
         Err(err) => return err,
     };
@@ -226,7 +228,7 @@ fn exec_verb(args: &cli::ExecArgs, inherited: &exec::InheritedFds) -> Error {
         }
     }
     // Last, after every privilege change: what the probe sees is what the command gets.
-    if let Err(err) = verify::verify(&binding) {
+    if let Err(err) = verify::verify(&binding, &vrf_cgroup) {
         return err;
     }
     exec::exec(&path, &command, inherited)
@@ -287,6 +289,7 @@ type Prepared = (
     Vec<OsString>,
     Option<(identity::Identity, identity::DropMode)>,
     target::Binding,
+    String,
 );
 
 fn prepare(args: &cli::ExecArgs) -> Result<Prepared> {
@@ -334,8 +337,8 @@ fn prepare(args: &cli::ExecArgs) -> Result<Prepared> {
             .map(|t| format!(" table {t}"))
             .unwrap_or_default()
     ));
-    place::place(&place::Subject::current()?, &binding, args.strict, &log)?;
-    Ok((path, command.to_vec(), identity, binding))
+    let vrf_cgroup = place::place(&place::Subject::current()?, &binding, args.strict, &log)?;
+    Ok((path, command.to_vec(), identity, binding, vrf_cgroup))
 }
 
 /// The default VRF needs no lookup.

@@ -216,7 +216,7 @@ pub fn move_process(pid: &str, vrf: &OsString, log: &Log) -> Result<()> {
     };
     let subject = Subject::process(pid)?;
     log.step(format_args!("moving PID {pid} from {}", subject.cgroup));
-    place::place(&subject, &binding, false, log)
+    place::place(&subject, &binding, false, log).map(|_| ())
 }
 
 #[cfg(test)]

@@ -28,33 +28,38 @@ use crate::{
     target::Binding,
 };
 
-/// The IP families a command's sockets can have; the cgroup program runs for these only.
-const FAMILIES: [(AddressFamily, &str); 2] = [
-    (AddressFamily::Inet, "IPv4"),
-    (AddressFamily::Inet6, "IPv6"),
+/// The sockets probed: the IP families and types the cgroup program runs for and a program
+/// could tell apart (raw and ICMP sockets need privileges the command may not have).
+const PROBES: [(AddressFamily, SockType, &str); 4] = [
+    (AddressFamily::Inet, SockType::Datagram, "IPv4 UDP"),
+    (AddressFamily::Inet, SockType::Stream, "IPv4 TCP"),
+    (AddressFamily::Inet6, SockType::Datagram, "IPv6 UDP"),
+    (AddressFamily::Inet6, SockType::Stream, "IPv6 TCP"),
 ];
 
-/// Checks that a new socket of every IP family is bound to `binding.ifindex`.
-pub fn verify(binding: &Binding) -> Result<()> {
-    for (family, label) in FAMILIES {
-        let Some(bound) = probe(family).map_err(|e| probe_error(binding, label, e))? else {
+/// Checks that a new UDP and TCP socket of every IP family is bound to `binding.ifindex`.
+/// `vrf_cgroup` is the cgroup the run was placed in (the VRF's, or the unit's for `attach`):
+/// the explanation of a refusal looks at it and everything above it.
+pub fn verify(binding: &Binding, vrf_cgroup: &str) -> Result<()> {
+    for (family, kind, label) in PROBES {
+        let Some(bound) = probe(family, kind).map_err(|e| probe_error(binding, label, e))? else {
             continue;
         };
         if bound != binding.ifindex {
             return Err(Error::NotBound {
                 expected: describe_binding(binding),
                 found: format!("new {label} sockets are {}", describe_ifindex(bound)),
-                cause: explain(&Evidence::collect(None), binding.ifindex, bound),
+                cause: explain(&Evidence::collect(vrf_cgroup), binding.ifindex, bound),
             });
         }
     }
     Ok(())
 }
 
-/// The device a new UDP socket of `family` is bound to; None if the kernel has no such
-/// family (IPv6 disabled).
-fn probe(family: AddressFamily) -> io::Result<Option<u32>> {
-    let sock = match socket::socket(family, SockType::Datagram, SockFlag::SOCK_CLOEXEC, None) {
+/// The device a new socket of `family` and `kind` is bound to; None if the kernel has no
+/// such family (IPv6 disabled).
+fn probe(family: AddressFamily, kind: SockType) -> io::Result<Option<u32>> {
+    let sock = match socket::socket(family, kind, SockFlag::SOCK_CLOEXEC, None) {
         Ok(sock) => sock,
         Err(nix::errno::Errno::EAFNOSUPPORT) => return Ok(None),
         Err(errno) => return Err(errno.into()),
@@ -92,15 +97,24 @@ fn bound_ifindex(sock: &OwnedFd) -> io::Result<u32> {
 }
 
 fn probe_error(binding: &Binding, family: &str, err: io::Error) -> Error {
+    let cause = match err.raw_os_error() {
+        Some(libc::EPERM | libc::EACCES) => {
+            "a cgroup program, seccomp filter or security module refuses new sockets here; \
+             run the command where it may create sockets"
+        }
+        Some(libc::EMFILE | libc::ENFILE) => {
+            "no file descriptor is left for it; raise the open files limit or close inherited \
+             descriptors"
+        }
+        _ => "vrfexec runs nothing it cannot check; try again, or find why sockets fail here",
+    };
     Error::NotBound {
         expected: describe_binding(binding),
         found: format!(
-            "a new {family} socket could not be made to check it ({})",
+            "a new {family} socket to check it could not be made ({})",
             crate::error::os_text(&err)
         ),
-        cause: "a cgroup program or security module refuses sockets here; run the command where \
-                it may create sockets"
-            .into(),
+        cause: cause.into(),
     }
 }
 
@@ -138,37 +152,20 @@ pub struct Evidence {
 }
 
 impl Evidence {
-    /// Reads the evidence; the ancestors are read from `first` up (default: from the parent
-    /// of the VRF cgroup this process is in, or of its `strict` child).
-    pub fn collect(first: Option<&str>) -> Self {
+    /// Reads the evidence; the sock_create programs are read from cgroup `first` up to the
+    /// root, leaving out vrfexec's own program on `first` (the one the run attached there).
+    pub fn collect(first: &str) -> Self {
         let proc_cgroup = std::fs::read("/proc/self/cgroup").unwrap_or_default();
-        let cgroup = cgroup::unified_path(&proc_cgroup).ok().flatten();
         let mut evidence = Evidence {
             net_v1: net_v1_membership(&String::from_utf8_lossy(&proc_cgroup)),
-            cgroup: cgroup.clone(),
+            cgroup: cgroup::unified_path(&proc_cgroup).ok().flatten(),
             ..Default::default()
         };
-        let first = match (first, &cgroup) {
-            (Some(first), _) => Some(first.to_owned()),
-            (None, Some(own)) => Some(vrf_cgroup_parent(own)),
-            (None, None) => None,
-        };
-        if let Some(first) = first {
-            match ancestor_programs(&first) {
-                Ok(found) => evidence.ancestors = found,
-                Err(e) => evidence.query_error = Some(e),
-            }
+        match ancestor_programs(first) {
+            Ok(found) => evidence.ancestors = found,
+            Err(e) => evidence.query_error = Some(e),
         }
         evidence
-    }
-}
-
-/// The parent of the VRF cgroup `own` is (`own` itself, or the VRF's for a `strict` child).
-fn vrf_cgroup_parent(own: &str) -> String {
-    let own = own.trim_end_matches('/');
-    match own.strip_suffix(&format!("/{}", cgroup::STRICT_DIR)) {
-        Some(vrf) => parent(vrf),
-        None => parent(own),
     }
 }
 
@@ -203,8 +200,12 @@ fn ancestor_programs(first: &str) -> Result<Vec<(String, Vec<bpf::AttachedProgra
                     crate::error::os_text(&e)
                 )
             })?;
-            if !programs.is_empty() {
-                found.push((path.clone(), programs));
+            let foreign: Vec<bpf::AttachedProgram> = programs
+                .into_iter()
+                .filter(|p| path != first || p.name.as_deref() != Some(bpf::PROGRAM_NAME))
+                .collect();
+            if !foreign.is_empty() {
+                found.push((path.clone(), foreign));
             }
         }
         if path == "/" {
@@ -234,8 +235,14 @@ pub fn describe_programs(programs: &[bpf::AttachedProgram]) -> String {
     list.join(", ")
 }
 
-/// The cause and what to do, from the evidence; the most specific finding first.
+/// The cause and what to do, from the evidence; the most specific finding first. An unbound
+/// socket with this process in a net_cls/net_prio group is the net_cls trap even when some
+/// cgroup above has a program (which may only audit); otherwise such a program is the cause.
 fn explain(evidence: &Evidence, expected: u32, found: u32) -> String {
+    let in_net_group = evidence.net_v1.iter().find(|(_, p)| p != "/");
+    if let (0, Some((controllers, path))) = (found, in_net_group) {
+        return net_cls_cause(controllers, path);
+    }
     if let Some((path, programs)) = evidence.ancestors.first() {
         return format!(
             "cgroup {path} has its own cgroup/sock_create program ({}), which the kernel runs \
@@ -245,14 +252,8 @@ fn explain(evidence: &Evidence, expected: u32, found: u32) -> String {
             describe_programs(programs)
         );
     }
-    if let Some((controllers, path)) = evidence.net_v1.iter().find(|(_, p)| p != "/") {
-        return format!(
-            "this process is in cgroup v1 {controllers} group {path}, and kernels without \
-             the fix (before 5.15) stop running cgroup v2 socket programs once net_cls or \
-             net_prio is used (dmesg: \
-             \"disabling cgroup2 socket matching\"); stop using net_cls/net_prio (until reboot) \
-             or use a kernel with the fix (Linux 5.15)"
-        );
+    if let Some((controllers, path)) = in_net_group {
+        return net_cls_cause(controllers, path);
     }
     if !evidence.net_v1.is_empty() {
         return "cgroup v1 net_cls/net_prio is mounted, and once any process has used it, \
@@ -266,21 +267,31 @@ fn explain(evidence: &Evidence, expected: u32, found: u32) -> String {
         .as_deref()
         .map(|c| format!(" (this process is in cgroup {c})"))
         .unwrap_or_default();
-    let checked = match &evidence.query_error {
-        Some(why) => format!(
-            "; the ancestors' programs could not be read ({why}): run `vrfexec check` as root"
-        ),
-        None => "; no ancestor cgroup has a program and net_cls/net_prio are not in use: check \
-                 what else binds sockets here (a security module, a kernel without \
-                 CONFIG_CGROUP_BPF)"
-            .into(),
-    };
     let effect = if expected != 0 && found == 0 {
         "the cgroup's program does not run for new sockets"
     } else {
-        "something after vrfexec's program sets another device"
+        "a program or setting in this cgroup or above it binds new sockets elsewhere"
     };
-    format!("{effect}{place}{checked}")
+    match &evidence.query_error {
+        Some(why) => format!(
+            "{effect}{place}, and the programs above it could not be read ({why}); run \
+             `vrfexec check` as root (without --user) to see them"
+        ),
+        None => format!(
+            "{effect}{place}, with no program above it and net_cls/net_prio not in use; check \
+             what else binds sockets here (a security module, a kernel without \
+             CONFIG_CGROUP_BPF)"
+        ),
+    }
+}
+
+fn net_cls_cause(controllers: &str, path: &str) -> String {
+    format!(
+        "this process is in cgroup v1 {controllers} group {path}, and kernels without the fix \
+         (before 5.15) stop running cgroup v2 socket programs once net_cls or net_prio is used \
+         (dmesg: \"disabling cgroup2 socket matching\"); stop using net_cls/net_prio (until \
+         reboot) or use a kernel with the fix (Linux 5.15)"
+    )
 }
 
 #[cfg(test)]
@@ -309,9 +320,6 @@ mod tests {
         assert_eq!(parent("/a/b/vrf/red"), "/a/b/vrf");
         assert_eq!(parent("/a"), "/");
         assert_eq!(parent("/"), "/");
-        assert_eq!(vrf_cgroup_parent("/a/vrf/red"), "/a/vrf");
-        assert_eq!(vrf_cgroup_parent("/a/vrf/red/strict"), "/a/vrf");
-        assert_eq!(vrf_cgroup_parent("/a/vrf"), "/a");
     }
 
     #[test]
@@ -330,6 +338,20 @@ mod tests {
         );
         assert!(text.contains("BindNetworkInterface="), "{text}");
         assert!(!text.contains('\n'));
+    }
+
+    #[test]
+    fn an_unbound_socket_in_a_net_cls_group_blames_net_cls_not_an_auditor() {
+        let evidence = Evidence {
+            ancestors: vec![("/audit".into(), vec![program(5, "audit")])],
+            net_v1: vec![("net_cls".into(), "/grp".into())],
+            ..Default::default()
+        };
+        assert!(
+            explain(&evidence, 7, 0).starts_with("this process is in cgroup v1 net_cls group /grp")
+        );
+        // Bound elsewhere: the program above decides.
+        assert!(explain(&evidence, 7, 9).starts_with("cgroup /audit has its own"));
     }
 
     #[test]
@@ -353,12 +375,12 @@ mod tests {
             ..Default::default()
         };
         let text = explain(&evidence, 7, 0);
-        assert!(text.starts_with("the cgroup's program does not run for new sockets (this process is in cgroup /vrf/red)"), "{text}");
+        assert!(text.starts_with("the cgroup's program does not run for new sockets (this process is in cgroup /vrf/red), with no program above it"), "{text}");
         let unreadable = Evidence {
             query_error: Some("Operation not permitted".into()),
             ..Default::default()
         };
-        assert!(explain(&unreadable, 7, 0).contains("vrfexec check"));
+        assert!(explain(&unreadable, 7, 0).contains("`vrfexec check` as root (without --user)"));
     }
 
     #[test]
@@ -387,22 +409,27 @@ mod tests {
             ifindex: 0,
             table: None,
         };
-        let unbound = probe(AddressFamily::Inet).ok().flatten();
+        let unbound = probe(AddressFamily::Inet, SockType::Datagram)
+            .ok()
+            .flatten();
         if unbound != Some(0) {
             // The test itself runs bound (inside a VRF): nothing to compare against.
             eprintln!("SKIP probes_the_real_kernel: the test process's sockets are bound");
             return;
         }
-        assert!(verify(&default).is_ok());
+        assert!(verify(&default, "/").is_ok());
         let lo = Binding {
             leaf: Some("lo".into()),
             ifindex: 1,
             table: None,
         };
-        let refused = verify(&lo).err().map(|e| e.to_string()).unwrap_or_default();
+        let refused = verify(&lo, "/")
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
         assert!(
             refused.starts_with(
-                "binding to device lo (ifindex 1) does not hold: new IPv4 sockets are unbound"
+                "binding to device lo (ifindex 1) does not hold: new IPv4 UDP sockets are unbound"
             ),
             "{refused}"
         );

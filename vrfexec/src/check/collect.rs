@@ -176,10 +176,12 @@ fn binding_evidence() -> crate::verify::Evidence {
     let own = fs::read("/proc/self/cgroup")
         .ok()
         .and_then(|text| crate::cgroup::unified_path(&text).ok().flatten());
-    let first = own.map(|own| {
-        crate::cgroup::vrf_cgroup(&own, crate::cgroup::netns_name("self").as_deref(), None)
-    });
-    crate::verify::Evidence::collect(first.as_deref())
+    let first = own
+        .map(|own| {
+            crate::cgroup::vrf_cgroup(&own, crate::cgroup::netns_name("self").as_deref(), None)
+        })
+        .unwrap_or_else(|| "/".to_owned());
+    crate::verify::Evidence::collect(&first)
 }
 
 /// (major, minor) of the running kernel.
