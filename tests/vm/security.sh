@@ -144,11 +144,46 @@ s_security() {
     name=sec/capable-build-inside-user-named
     if selected "$name"; then
         rr "$VRFEXEC" --strict --user alice red "$CAPPED" blue true
-        if [ "$R_RC" -eq 125 ] && [[ $R_ERR == *"may not gain its file capabilities"* ]] &&
+        if [ "$R_RC" -eq 125 ] && [[ $R_ERR == *"outside this process's capability bounding set"* ]] &&
             [[ $R_ERR != *"installed incompletely"* ]]; then
             pass "$name"
         else
             fail "$name" "$(last_run)"
+        fi
+    fi
+    # Issue 16: any user could flock the VRF cgroup's directory and hang root's runs (and units'
+    # attach) forever. The lock now lives in /run/vrfexec, which only root can enter.
+    name=sec/foreign-flock-blocks-nothing
+    if selected "$name"; then
+        rr "$VRFEXEC" red true
+        local cgdir holder t0 took
+        cgdir=$(find /sys/fs/cgroup -type d -path '*/r-ns/vrf/red' | head -1)
+        setpriv --reuid bob --regid bob --clear-groups flock "$cgdir" sleep 60 </dev/null >/dev/null 2>&1 &
+        holder=$!
+        sleep 0.5
+        t0=$SECONDS
+        rr "$VRFEXEC" red "${CURL[@]}" "$URL4"
+        took=$((SECONDS - t0))
+        kill "$holder" 2>/dev/null
+        wait "$holder" 2>/dev/null
+        if [ -z "$cgdir" ]; then
+            fail "$name" "no VRF cgroup for red found to lock"
+        elif [ "$R_OUT" = red ] && [ "$took" -lt 30 ]; then
+            pass "$name"
+        else
+            fail "$name" "with bob's flock on $cgdir the run took ${took}s: $(last_run)"
+        fi
+    fi
+    name=sec/lock-dir-closed-to-users
+    if selected "$name"; then
+        local lockfile
+        lockfile=$(ls /run/vrfexec/*.lock 2>/dev/null | head -1)
+        if [ -z "$lockfile" ] || [ "$(stat -c '%U %a' /run/vrfexec)" != "root 700" ]; then
+            fail "$name" "expected a root 0700 /run/vrfexec with lock files: $(ls -ld /run/vrfexec 2>&1)"
+        elif setpriv --reuid bob --regid bob --clear-groups flock -n "$lockfile" true 2>/dev/null; then
+            fail "$name" "bob could open and lock $lockfile"
+        else
+            pass "$name"
         fi
     fi
     name=sec/user-option-reaches-peer-as-user

@@ -6,18 +6,33 @@
 //! `<netns>-ns` level above it when they are left empty. Removing a cgroup releases the
 //! program attached to it, so kernel objects do not grow with the number of VRFs ever used. A
 //! cgroup with processes is never touched, and one a run is setting up is skipped: both take
-//! the same flock on the directory.
+//! the cgroup's lock (lock.rs) and gc never waits for it. A dry run takes no lock.
 use std::{
     fs, io,
-    os::fd::{AsRawFd as _, OwnedFd},
     path::{Path, PathBuf},
 };
 
 use crate::{
     cgroup::{self, VRF_DIR},
     error::{Error, Result},
-    Log,
+    lock, Log,
 };
+
+/// Where the walk reads the tree, and the cgroup path found there (for the locks' names).
+struct Tree<'a> {
+    access: &'a Path,
+    root: &'a str,
+}
+
+impl Tree<'_> {
+    fn cgroup_of(&self, dir: &Path) -> String {
+        let below = dir.strip_prefix(self.access).unwrap_or(dir);
+        let root = self.root.trim_end_matches('/');
+        format!("{root}/{}", below.display())
+            .trim_end_matches('/')
+            .to_owned()
+    }
+}
 
 /// What gc did.
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -29,9 +44,13 @@ pub struct Report {
 
 pub fn run(dry_run: bool, log: &Log) -> Result<Report> {
     let root = cgroup::CgroupRoot::open()?;
-    let (access, _) = root.access_root();
+    let (access, cgroup_root) = root.access_root();
+    let tree = Tree {
+        access,
+        root: cgroup_root,
+    };
     let mut report = Report::default();
-    collect(access, dry_run, 0, &mut report).map_err(|e| {
+    collect(&tree, access, dry_run, 0, &mut report).map_err(|e| {
         Error::os(
             format!("cannot walk the cgroup tree at {}", access.display()),
             e,
@@ -44,10 +63,21 @@ pub fn run(dry_run: bool, log: &Log) -> Result<Report> {
             path.display()
         ));
     }
+    if !dry_run {
+        for cgroup in lock::sweep(|cgroup| root.open_existing(cgroup).is_ok())? {
+            log.step(format_args!("removed the lock of {cgroup} (cgroup gone)"));
+        }
+    }
     Ok(report)
 }
 
-fn collect(dir: &Path, dry_run: bool, depth: usize, report: &mut Report) -> io::Result<()> {
+fn collect(
+    tree: &Tree<'_>,
+    dir: &Path,
+    dry_run: bool,
+    depth: usize,
+    report: &mut Report,
+) -> io::Result<()> {
     if depth > 64 {
         return Ok(());
     }
@@ -64,37 +94,37 @@ fn collect(dir: &Path, dry_run: bool, depth: usize, report: &mut Report) -> io::
     }
     for sub in subdirs {
         if sub.file_name().is_some_and(|n| n == VRF_DIR) {
-            gc_vrf_level(&sub, dry_run, report);
+            gc_vrf_level(tree, &sub, dry_run, report);
             // The `<netns>-ns` level exists only to hold `vrf`: drop it when left empty.
             let netns_level = dir
                 .file_name()
                 .and_then(|n| n.to_str())
                 .is_some_and(|n| n.ends_with("-ns"));
             if netns_level {
-                remove_if_idle(dir, dry_run, report);
+                remove_if_idle(tree, dir, dry_run, report);
             }
         } else {
-            collect(&sub, dry_run, depth + 1, report)?;
+            collect(tree, &sub, dry_run, depth + 1, report)?;
         }
     }
     Ok(())
 }
 
 /// `.../vrf`: each idle leaf, then the level itself if nothing is left in it.
-fn gc_vrf_level(vrf: &Path, dry_run: bool, report: &mut Report) {
+fn gc_vrf_level(tree: &Tree<'_>, vrf: &Path, dry_run: bool, report: &mut Report) {
     if let Ok(entries) = fs::read_dir(vrf) {
         for entry in entries.flatten() {
             if entry.file_type().map(|t| t.is_dir()).unwrap_or(false) {
                 // A --strict child is vrfexec's own: it goes first, if idle.
                 let strict = entry.path().join(cgroup::STRICT_DIR);
                 if strict.is_dir() {
-                    remove_if_idle(&strict, dry_run, report);
+                    remove_if_idle(tree, &strict, dry_run, report);
                 }
-                remove_if_idle(&entry.path(), dry_run, report);
+                remove_if_idle(tree, &entry.path(), dry_run, report);
             }
         }
     }
-    remove_if_idle(vrf, dry_run, report);
+    remove_if_idle(tree, vrf, dry_run, report);
 }
 
 fn has_child_cgroups(dir: &Path) -> bool {
@@ -108,16 +138,19 @@ fn has_child_cgroups(dir: &Path) -> bool {
 }
 
 /// Removes `dir` if no process is in it, it has no child cgroups and no run holds its lock.
-fn remove_if_idle(dir: &Path, dry_run: bool, report: &mut Report) {
-    let Ok(file) = fs::File::open(dir) else {
-        return;
+fn remove_if_idle(tree: &Tree<'_>, dir: &Path, dry_run: bool, report: &mut Report) {
+    let held = if dry_run {
+        None
+    } else {
+        match lock::try_acquire(&tree.cgroup_of(dir)) {
+            Ok(Some(held)) => Some(held),
+            // Busy (a run is setting it up) or no safe lock: leave it alone.
+            Ok(None) | Err(_) => {
+                report.kept.push(dir.to_path_buf());
+                return;
+            }
+        }
     };
-    let fd = OwnedFd::from(file);
-    // SAFETY: flock on an fd we own; released when it is closed at the end of this function.
-    if unsafe { libc::flock(fd.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
-        report.kept.push(dir.to_path_buf());
-        return;
-    }
     let idle = matches!(cgroup::is_populated(dir), Ok(false)) && !has_child_cgroups(dir);
     // A child removed in a dry run is still there: judge the level by what would remain.
     let idle = idle
@@ -129,6 +162,9 @@ fn remove_if_idle(dir: &Path, dry_run: bool, report: &mut Report) {
         return;
     }
     if dry_run || fs::remove_dir(dir).is_ok() {
+        if let Some(held) = &held {
+            held.unlink();
+        }
         report.removed.push(dir.to_path_buf());
     } else {
         report.kept.push(dir.to_path_buf());
@@ -182,10 +218,34 @@ mod tests {
     }
 
     #[test]
+    fn lock_names_are_cgroup_paths() {
+        let tree = Tree {
+            access: Path::new("/proc/self/fd/5"),
+            root: "/",
+        };
+        assert_eq!(
+            tree.cgroup_of(Path::new("/proc/self/fd/5/a/vrf/red")),
+            "/a/vrf/red"
+        );
+        let nested = Tree {
+            access: Path::new("/sys/fs/cgroup"),
+            root: "/container/",
+        };
+        assert_eq!(
+            nested.cgroup_of(Path::new("/sys/fs/cgroup/vrf/red")),
+            "/container/vrf/red"
+        );
+    }
+
+    #[test]
     fn dry_run_lists_what_would_go_and_keeps_busy_cgroups() {
         let base = tree();
         let mut report = Report::default();
-        collect(&base, true, 0, &mut report).expect("walk");
+        let tree_at = Tree {
+            access: &base,
+            root: "/",
+        };
+        collect(&tree_at, &base, true, 0, &mut report).expect("walk");
         let rel = |paths: &[PathBuf]| {
             let mut v: Vec<String> = paths
                 .iter()

@@ -6,7 +6,7 @@ use std::os::fd::AsFd as _;
 use crate::{
     bpf, cgroup,
     error::{Error, Result},
-    privilege,
+    lock, privilege,
     target::Binding,
     Log,
 };
@@ -54,27 +54,6 @@ impl Subject {
     }
 }
 
-/// Takes the exclusive flock on a cgroup directory (released when the fd closes, also when
-/// vrfexec dies); `display` names the cgroup in the error.
-fn lock(dir: &std::os::fd::OwnedFd, display: &std::path::Path) -> Result<()> {
-    use std::os::fd::AsRawFd as _;
-    loop {
-        // SAFETY: flock on an fd we own; the lock goes away when the fd is closed.
-        if unsafe { libc::flock(dir.as_raw_fd(), libc::LOCK_EX) } == 0 {
-            return Ok(());
-        }
-        let err = std::io::Error::last_os_error();
-        if err.kind() != std::io::ErrorKind::Interrupted {
-            return Err(Error::Cgroup {
-                what: "cannot lock cgroup",
-                path: display.to_path_buf(),
-                source: err,
-                hint: "",
-            });
-        }
-    }
-}
-
 /// The warm path or the cold one: leaves vrfexec's program for `ifindex` attached to the
 /// (locked) cgroup at `dir`, loading and attaching it only if it is not already there.
 fn ensure_program(dir: &std::os::fd::OwnedFd, ifindex: u32, log: &Log) -> Result<()> {
@@ -105,7 +84,9 @@ fn ensure_program(dir: &std::os::fd::OwnedFd, ifindex: u32, log: &Log) -> Result
 /// With `strict`, the subject joins `<leaf>/strict`, a child of the VRF's cgroup carrying the
 /// setsockopt program that refuses rebinding; it inherits the VRF's sock_create program from
 /// the parent, and runs without --strict in the same VRF stay unaffected.
-pub fn place(subject: &Subject, binding: &Binding, strict: bool, log: &Log) -> Result<()> {
+///
+/// Returns the VRF's cgroup path (the parent of the `strict` child), for `verify`.
+pub fn place(subject: &Subject, binding: &Binding, strict: bool, log: &Log) -> Result<String> {
     if strict && binding.ifindex == 0 {
         return Err(Error::Usage(
             "--strict needs a VRF or --dev, not default".into(),
@@ -119,9 +100,11 @@ pub fn place(subject: &Subject, binding: &Binding, strict: bool, log: &Log) -> R
     let cgroup_path = if strict {
         format!("{leaf_path}/{}", cgroup::STRICT_DIR)
     } else {
-        leaf_path
+        leaf_path.clone()
     };
     let root = cgroup::CgroupRoot::open()?;
+    // Held until the subject has joined: gc cannot remove the cgroup under this run.
+    let held = lock::acquire(&leaf_path)?;
     let mut attempts = 0;
     let (placement, dir) = loop {
         let placement = root.create(&cgroup_path)?;
@@ -130,7 +113,6 @@ pub fn place(subject: &Subject, binding: &Binding, strict: bool, log: &Log) -> R
         } else {
             placement.open_dir()?
         };
-        lock(&dir, placement.display())?;
         if cgroup::is_live(&dir) {
             break (placement, dir);
         }
@@ -161,7 +143,8 @@ pub fn place(subject: &Subject, binding: &Binding, strict: bool, log: &Log) -> R
     placement.join(subject.pid)?;
     placement.keep();
     drop(dir);
-    Ok(())
+    drop(held);
+    Ok(leaf_path)
 }
 
 /// `attach`: binds the cgroup `subject` is in (a systemd unit's) to `binding`, in place.
@@ -178,9 +161,8 @@ pub fn attach_in_place(subject: &Subject, binding: &Binding, log: &Log) -> Resul
         )));
     }
     let root = cgroup::CgroupRoot::open()?;
+    let _held = lock::acquire(&subject.cgroup)?;
     let dir = root.open_existing(&subject.cgroup)?;
-    let display = std::path::PathBuf::from(&subject.cgroup);
-    lock(&dir, &display)?;
     log.step(format_args!("cgroup: {}", subject.cgroup));
     ensure_program(&dir, binding.ifindex, log)
 }

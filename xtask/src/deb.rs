@@ -118,6 +118,11 @@ pub fn build() -> Result<PathBuf> {
         0o755,
     )?;
     write(
+        &stage.join("usr/lib/tmpfiles.d/vrfexec.conf"),
+        &read("tmpfiles.conf")?,
+        0o644,
+    )?;
+    write(
         &stage.join("etc/vrfexec.conf"),
         &read("vrfexec.conf")?,
         0o644,
@@ -178,7 +183,11 @@ pub fn build() -> Result<PathBuf> {
     )?;
     // Re-run generators when the package comes or goes (what dh_installsystemd does).
     let reload = "#!/bin/sh\nset -e\nif [ -d /run/systemd/system ]; then\n\tsystemctl --system daemon-reload >/dev/null || true\nfi\n";
-    write(&debian.join("postinst"), reload.as_bytes(), 0o755)?;
+    // And make /run/vrfexec now rather than at the next boot (what dh_installtmpfiles does).
+    let postinst = format!(
+        "{reload}if [ -x \"$(command -v systemd-tmpfiles)\" ]; then\n\tsystemd-tmpfiles --create vrfexec.conf >/dev/null || true\nfi\n"
+    );
+    write(&debian.join("postinst"), postinst.as_bytes(), 0o755)?;
     write(&debian.join("postrm"), reload.as_bytes(), 0o755)?;
     write(&debian.join("md5sums"), md5sums(&stage)?.as_bytes(), 0o644)?;
 

@@ -46,6 +46,11 @@ pub fn run(args: &InstallArgs) -> Result<()> {
             &generate(&format!("man-{verb}"))?,
         )?;
     }
+    let tmpfiles = crate::workspace_root().join("packaging/tmpfiles.conf");
+    write(
+        &prefix.join("lib/tmpfiles.d/vrfexec.conf"),
+        &fs::read(&tmpfiles).with_context(|| format!("failed to read {}", tmpfiles.display()))?,
+    )?;
     for (kind, path) in [
         ("complete-bash", "share/bash-completion/completions/vrfexec"),
         ("complete-zsh", "share/zsh/site-functions/_vrfexec"),

@@ -220,6 +220,19 @@ impl Drop for Lab {
             thread::sleep(Duration::from_millis(20));
         }
         remove_tree(&self.cgroup);
+        // vrfexec's lock files for this lab's cgroups (/run/vrfexec, named after the path).
+        if let Some(name) = self.cgroup.file_name().and_then(|n| n.to_str()) {
+            let needle = format!("%2f{name}%2f");
+            if let Ok(entries) = fs::read_dir("/run/vrfexec") {
+                for entry in entries.flatten() {
+                    if entry.file_name().to_string_lossy().contains(&needle) {
+                        let _ = fs::remove_file(entry.path());
+                    }
+                }
+            }
+            // Gone if nothing else uses it (the host's own vrfexec runs would keep it).
+            let _ = fs::remove_dir("/run/vrfexec");
+        }
         for ns in std::iter::once(&self.a).chain(self.peers.iter()) {
             let _ = Command::new("ip").args(["netns", "del", ns]).status();
         }

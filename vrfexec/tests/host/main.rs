@@ -88,6 +88,10 @@ const SCENARIOS: &[Scenario] = &[
         ancestor_program_refused,
     ),
     (
+        "a flock any user takes on the VRF cgroup holds up no run",
+        foreign_flock_does_not_block,
+    ),
+    (
         "40 concurrent cold and warm runs on two devices all bind right",
         concurrent_runs,
     ),
@@ -884,7 +888,11 @@ fn ancestor_program_refused(lab: &Lab) -> Result<(), String> {
         argv.extend_from_slice(target);
         argv.extend_from_slice(&["touch", &marker_arg]);
         let out = lab.run_in_a(false, &argv);
-        expect_failure(&out, 125, "does not hold: new IPv4 sockets are bound to v1")?;
+        expect_failure(
+            &out,
+            125,
+            "does not hold: new IPv4 UDP sockets are bound to v1",
+        )?;
         expect_failure(
             &out,
             125,
@@ -896,6 +904,37 @@ fn ancestor_program_refused(lab: &Lab) -> Result<(), String> {
                 "{target:?}: the command ran although the binding did not hold"
             ));
         }
+    }
+    Ok(())
+}
+
+/// Any user can open a cgroup directory and flock it; the lock vrfexec waits for must not be
+/// one of those. With `flock` held on the VRF cgroup by nobody, runs and gc go on.
+fn foreign_flock_does_not_block(lab: &Lab) -> Result<(), String> {
+    expect_ok(&lab.run_in_a(false, &[VRFEXEC, "--dev", "v2", "true"]))?;
+    let leaf = lab.vrf_cgroup(Some("v2"));
+    let leaf_arg = leaf.display().to_string();
+    let mut holder = std::process::Command::new("setpriv")
+        .args([
+            "--reuid",
+            "nobody",
+            "--regid",
+            "nogroup",
+            "--clear-groups",
+            "flock",
+        ])
+        .args([leaf_arg.as_str(), "sleep", "60"])
+        .spawn()
+        .map_err(|e| format!("setpriv flock: {e}"))?;
+    std::thread::sleep(Duration::from_millis(300));
+    let started = Instant::now();
+    let result = expect_ok(&lab.run_in_a(false, &[VRFEXEC, "--dev", "v2", "true"]));
+    let took = started.elapsed();
+    let _ = holder.kill();
+    let _ = holder.wait();
+    result?;
+    if took > Duration::from_secs(10) {
+        return Err(format!("the run waited {took:?} for a lock nobody held"));
     }
     Ok(())
 }
