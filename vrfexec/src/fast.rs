@@ -83,7 +83,10 @@ pub fn hand_over(argv: &[OsString]) -> Error {
                 full.display()
             ));
         }
-        return Error::os(format!("cannot run {}", full.display()), io::Error::from(errno));
+        return Error::os(
+            format!("cannot run {}", full.display()),
+            io::Error::from(errno),
+        );
     }
     Error::Incomplete {
         path: full,
