@@ -83,6 +83,44 @@ s_security() {
             pass "$name"
         fi
     fi
+    # Say what is true: the policy governs vrfexec, not the VRF. Since 5.7 any user may bind an
+    # unbound socket to a device, so bob (no rule) reaches red without vrfexec.
+    name=sec/policy-is-not-a-boundary
+    if selected "$name"; then
+        as bob "${CURL[@]}" --interface red "$URL4"
+        expect_out "$name" red
+    fi
+    # The boundary the README documents: nftables on the VRF device by socket owner.
+    name=sec/nftables-makes-the-vrf-a-boundary
+    if selected "$name"; then
+        if ! command -v nft >/dev/null; then
+            skip "$name" "nft (nftables) is not installed"
+        elif ! ip netns exec r nft -f - <<'NFT'
+table inet vrf_red_guard {
+    chain output {
+        type filter hook output priority 0; policy accept;
+        oifname "red" meta skuid != { 0, alice } drop
+    }
+}
+NFT
+        then
+            fail "$name" "nft could not load the documented rule"
+        else
+            local bob_out alice_out root_out
+            as bob "${CURL[@]}" --interface red "$URL4"
+            bob_out="$R_RC:$R_OUT"
+            as alice "$CAPPED" red "${CURL[@]}" "$URL4"
+            alice_out="$R_RC:$R_OUT"
+            rr "$VRFEXEC" red "${CURL[@]}" "$URL4"
+            root_out="$R_RC:$R_OUT"
+            ip netns exec r nft delete table inet vrf_red_guard
+            if [ "$bob_out" != "0:red" ] && [ "$alice_out" = "0:red" ] && [ "$root_out" = "0:red" ]; then
+                pass "$name"
+            else
+                fail "$name" "bob $bob_out, alice $alice_out, root $root_out (want bob refused, alice and root reaching red)"
+            fi
+        fi
+    fi
     name=sec/group-member-denied-other-vrf
     if selected "$name"; then
         as carol "$CAPPED" red true

@@ -46,7 +46,12 @@ Files (under /usr or /usr/local):
   bin/vrfexec                 static build: serves a root caller's VRF and --dev runs
   lib/vrfexec/vrfexec-full    everything else (verbs, --user, non-root callers); give it, not
                               bin/vrfexec, the file capabilities for non-root use
-  /etc/vrfexec.conf           which users and groups may use which VRFs (non-root use)
+  /etc/vrfexec.conf           which users and groups may use vrfexec for which VRFs
+                              (non-root use). It does not stop anyone from using a VRF:
+                              any user may bind a socket to a device (SO_BINDTODEVICE,
+                              Linux 5.7); a firewall rule on the VRF device by socket owner
+                              (nftables `meta skuid`) does, see the README.
+  /run/vrfexec/               vrfexec's locks, root's and 0700
 
 Before it execs, vrfexec checks with a probe socket of each IP family that new sockets really
 are bound to the VRF (unbound for `default`); if they are not (a program on an ancestor

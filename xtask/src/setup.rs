@@ -31,6 +31,8 @@ const APT_PACKAGES: &[&str] = &[
     "apt-utils",
     "util-linux",
     "libcap2-bin",
+    // The firewall boundary the README documents for a VRF (tests/vm/security.sh).
+    "nftables",
     "lintian",
     "gcc",
     // libc.a for the static build (vrfexec/src/fast.rs); strip and readelf for the package and
