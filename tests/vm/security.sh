@@ -7,7 +7,7 @@
 # the README says); users call the static bin/vrfexec, which hands them to the full build.
 CAPPED_PREFIX=/opt/vrfexec-capped
 CAPPED=$CAPPED_PREFIX/bin/vrfexec
-SETCAP_CAPS="cap_bpf,cap_net_admin,cap_sys_admin,cap_dac_override+ep"
+SETCAP_CAPS="cap_bpf,cap_net_admin,cap_sys_admin,cap_dac_override,cap_chown+ep"
 
 # ensure_users: alice, bob, and carol (in netops), without homes.
 ensure_users() {
@@ -222,6 +222,54 @@ NFT
             fail "$name" "bob could open and lock $lockfile"
         else
             pass "$name"
+        fi
+    fi
+    # Issue 16: cgroups a policy user's run made were that user's, who could then move root's
+    # command out of the VRF. They are root's now, and a level that is not is refused.
+    # Where runs from this shell in namespace r are placed: <own cgroup>/r-ns/vrf/<VRF>.
+    local own_cg rns
+    own_cg=$(awk -F: '$1 == "0" { print $3 }' /proc/self/cgroup)
+    rns="/sys/fs/cgroup${own_cg%/}/r-ns"
+    name=sec/policy-made-cgroups-are-roots
+    if selected "$name"; then
+        "$VRFEXEC" gc >/dev/null 2>&1
+        if [ -d "$rns/vrf/red" ]; then
+            skip "$name" "red's cgroup is in use, so alice's run would not make it"
+        else
+            as alice "$CAPPED" red true
+            local owners="" level
+            for level in "$rns" "$rns/vrf" "$rns/vrf/red"; do
+                owners+="$(stat -c '%u' "$level" "$level/cgroup.procs" 2>&1 | tr '\n' ' ')"
+            done
+            if [ "$R_RC" -eq 0 ] && [ "$(tr -d ' 0' <<<"$owners")" = "" ] && [ -n "$owners" ]; then
+                pass "$name"
+            else
+                fail "$name" "owners of r-ns, vrf, red and their cgroup.procs: $owners; $(last_run)"
+            fi
+        fi
+    fi
+    name=sec/user-cannot-move-roots-run-out
+    if selected "$name"; then
+        ip netns exec r "$VRFEXEC" red sleep 20 </dev/null >/dev/null 2>&1 &
+        local victim=$! moved
+        sleep 1
+        setpriv --reuid alice --regid alice --clear-groups sh -c "echo $victim > $rns/cgroup.procs" 2>/dev/null
+        moved=$(cut -d: -f3 "/proc/$victim/cgroup" 2>/dev/null)
+        kill "$victim" 2>/dev/null
+        wait "$victim" 2>/dev/null
+        if [ "$moved" = "${own_cg%/}/r-ns/vrf/red" ]; then pass "$name"; else fail "$name" "root's run is now in '$moved'"; fi
+    fi
+    name=sec/foreign-owned-level-refused
+    if selected "$name"; then
+        "$VRFEXEC" gc >/dev/null 2>&1
+        rr "$VRFEXEC" red true
+        chown alice "$rns/vrf/red"
+        rr "$VRFEXEC" red "${CURL[@]}" "$URL4"
+        chown root "$rns/vrf/red"
+        if [ "$R_RC" -eq 125 ] && [ -z "$R_OUT" ] && [[ $R_ERR == *"unsafe cgroup"*"/vrf/red: it belongs to uid $(id -u alice)"* ]]; then
+            pass "$name"
+        else
+            fail "$name" "$(last_run)"
         fi
     fi
     name=sec/user-option-reaches-peer-as-user

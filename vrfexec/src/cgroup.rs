@@ -285,7 +285,21 @@ impl CgroupRoot {
         builder.mode(0o755);
         for dir in missing.into_iter().rev() {
             match builder.create(&dir) {
-                Ok(()) => placement.created.push(dir),
+                Ok(()) => {
+                    placement.created.push(dir.clone());
+                    // The kernel gives a new cgroup (and its files) to its creator's fsuid:
+                    // made by the capable build for a user, it would be that user's, who
+                    // could then move other runs' processes out of it. Root's, always.
+                    if !nix::unistd::geteuid().is_root() {
+                        give_to_root(&dir).map_err(|source| Error::Cgroup {
+                            what: "cannot give cgroup to root",
+                            path: display_for(&access, &display, &dir),
+                            hint:
+                                "the capable build needs CAP_CHOWN (see the README's setcap line)",
+                            source,
+                        })?;
+                    }
+                }
                 // A concurrent run made it first: fine, it is not ours to remove.
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
                 Err(source) => {
@@ -300,6 +314,65 @@ impl CgroupRoot {
         }
         Ok(placement)
     }
+}
+
+impl CgroupRoot {
+    /// Refuses unless every cgroup level from below `base` down to `path` (the ones vrfexec
+    /// makes: `<netns>-ns`, `vrf`, the VRF's, `strict`) and its cgroup.procs are root's and
+    /// writable by no one else: whoever may write a level's cgroup.procs, or owns a level,
+    /// can move a run's processes out of the VRF.
+    pub fn check_levels(&self, base: &str, path: &str) -> Result<()> {
+        let base = base.trim_end_matches('/');
+        let mut level = base.to_owned();
+        for component in path
+            .strip_prefix(base)
+            .unwrap_or(path)
+            .split('/')
+            .filter(|c| !c.is_empty())
+        {
+            level.push('/');
+            level.push_str(component);
+            let (access, display) = self.locate(&level)?;
+            for (what, file) in [
+                ("", access.clone()),
+                ("/cgroup.procs", access.join(CGROUP_PROCS)),
+            ] {
+                let meta = fs::symlink_metadata(&file).map_err(|source| Error::Cgroup {
+                    what: "cannot read cgroup",
+                    path: display.clone(),
+                    hint: cgroup_hint(&source),
+                    source,
+                })?;
+                if let Some(why) = unsafe_owner(meta.uid(), meta.mode()) {
+                    return Err(Error::Refused(format!(
+                        "unsafe cgroup {}{what}: {why}, so its owner could move this run out of \
+                         the VRF; remove it as root (`vrfexec gc` removes idle ones) and run again",
+                        display.display()
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn unsafe_owner(uid: u32, mode: u32) -> Option<String> {
+    if uid != 0 {
+        Some(format!("it belongs to uid {uid}"))
+    } else if mode & 0o022 != 0 {
+        Some(format!("its mode {:04o} lets others write", mode & 0o7777))
+    } else {
+        None
+    }
+}
+
+/// Chowns a cgroup directory vrfexec just made, and its interface files, to root.
+fn give_to_root(dir: &Path) -> io::Result<()> {
+    std::os::unix::fs::chown(dir, Some(0), Some(0))?;
+    for entry in fs::read_dir(dir)? {
+        std::os::unix::fs::lchown(entry?.path(), Some(0), Some(0))?;
+    }
+    Ok(())
 }
 
 /// The part of `cgroup` below the mount's root, without a leading '/'.
@@ -377,13 +450,24 @@ impl Placement {
         &self.access
     }
 
-    /// Moves process `pid` (all its threads) into the cgroup: one write to cgroup.procs.
-    pub fn join(&self, pid: u32) -> Result<()> {
-        let procs = self.access.join(CGROUP_PROCS);
-        let result = fs::OpenOptions::new()
-            .append(true)
-            .open(&procs)
-            .and_then(|mut file| file.write_all(pid.to_string().as_bytes()));
+    /// Moves process `pid` (all its threads) into the cgroup open at `dir` (the one the
+    /// program was attached to, not a path that may since name another): one write to its
+    /// cgroup.procs.
+    pub fn join(&self, dir: &OwnedFd, pid: u32) -> Result<()> {
+        let result = nix::fcntl::openat(
+            Some(dir.as_raw_fd()),
+            CGROUP_PROCS,
+            nix::fcntl::OFlag::O_WRONLY
+                | nix::fcntl::OFlag::O_CLOEXEC
+                | nix::fcntl::OFlag::O_NOFOLLOW,
+            nix::sys::stat::Mode::empty(),
+        )
+        .map_err(io::Error::from)
+        .and_then(|raw| {
+            // SAFETY: openat just returned this fd and nothing else owns it.
+            let mut file = unsafe { fs::File::from_raw_fd(raw) };
+            file.write_all(pid.to_string().as_bytes())
+        });
         result.map_err(|source| Error::Cgroup {
             what: "cannot join cgroup",
             path: self.display.join(CGROUP_PROCS),
@@ -472,6 +556,20 @@ fn owned_fd(ret: libc::c_long) -> io::Result<OwnedFd> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_root_owned_levels_closed_to_others_pass() {
+        assert_eq!(unsafe_owner(0, 0o40755), None);
+        assert_eq!(unsafe_owner(0, 0o100644), None);
+        assert_eq!(
+            unsafe_owner(1000, 0o40755).as_deref(),
+            Some("it belongs to uid 1000")
+        );
+        assert_eq!(
+            unsafe_owner(0, 0o100666).as_deref(),
+            Some("its mode 0666 lets others write")
+        );
+    }
 
     const HYBRID: &str = "\
 24 1 8:1 / / rw,relatime shared:1 - ext4 /dev/vda rw

@@ -127,6 +127,7 @@ pub fn place(subject: &Subject, binding: &Binding, strict: bool, log: &Log) -> R
         }
     };
     log.step(format_args!("cgroup: {}", placement.display().display()));
+    root.check_levels(&vrf_base(subject), &cgroup_path)?;
     if binding.ifindex != 0 {
         ensure_program(&dir, binding.ifindex, log)?;
     }
@@ -139,12 +140,34 @@ pub fn place(subject: &Subject, binding: &Binding, strict: bool, log: &Log) -> R
             program.attach_legacy(strict_dir.as_fd())?;
             log.step(format_args!("attached cgroup/setsockopt (strict)"));
         }
+        placement.join(&strict_dir, subject.pid)?;
+    } else {
+        placement.join(&dir, subject.pid)?;
     }
-    placement.join(subject.pid)?;
     placement.keep();
     drop(dir);
     drop(held);
     Ok(leaf_path)
+}
+
+/// The cgroup below which vrfexec makes its levels for `subject`: its own, cut before any
+/// `vrf` level and without the `<netns>-ns` level (see `cgroup::vrf_cgroup`).
+fn vrf_base(subject: &Subject) -> String {
+    let vrf_level = cgroup::vrf_cgroup(&subject.cgroup, subject.netns.as_deref(), None);
+    let mut base = vrf_level
+        .strip_suffix(&format!("/{}", cgroup::VRF_DIR))
+        .unwrap_or(&vrf_level)
+        .to_owned();
+    if let Some(netns) = &subject.netns {
+        if let Some(cut) = base.strip_suffix(&format!("/{netns}-ns")) {
+            base = cut.to_owned();
+        }
+    }
+    if base.is_empty() {
+        "/".to_owned()
+    } else {
+        base
+    }
 }
 
 /// `attach`: binds the cgroup `subject` is in (a systemd unit's) to `binding`, in place.
@@ -165,4 +188,28 @@ pub fn attach_in_place(subject: &Subject, binding: &Binding, log: &Log) -> Resul
     let dir = root.open_existing(&subject.cgroup)?;
     log.step(format_args!("cgroup: {}", subject.cgroup));
     ensure_program(&dir, binding.ifindex, log)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn subject(cgroup: &str, netns: Option<&str>) -> Subject {
+        Subject {
+            pid: 1,
+            cgroup: cgroup.into(),
+            netns: netns.map(Into::into),
+        }
+    }
+
+    #[test]
+    fn the_base_is_the_callers_cgroup_cut_before_vrf() {
+        assert_eq!(
+            vrf_base(&subject("/user.slice/s.scope", None)),
+            "/user.slice/s.scope"
+        );
+        assert_eq!(vrf_base(&subject("/a/vrf/red", None)), "/a");
+        assert_eq!(vrf_base(&subject("/", Some("r"))), "/");
+        assert_eq!(vrf_base(&subject("/a/r-ns/vrf/red", Some("r"))), "/a");
+    }
 }
