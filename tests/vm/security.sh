@@ -272,6 +272,37 @@ NFT
             fail "$name" "$(last_run)"
         fi
     fi
+    # Issue 16, 4: `default` needs a rule like any VRF; a caller under --strict is refused.
+    name=sec/default-needs-a-rule
+    if selected "$name"; then
+        as alice "$CAPPED" default true
+        if [ "$R_RC" -eq 125 ] && [[ $R_ERR == "vrfexec: user alice may not use VRF default"* ]]; then pass "$name"; else fail "$name" "$(last_run)"; fi
+    fi
+    name=sec/strict-caller-refused
+    if selected "$name"; then
+        rr "$VRFEXEC" --strict red setpriv --reuid alice --regid alice --clear-groups "$CAPPED" red true
+        if [ "$R_RC" -eq 125 ] && [[ $R_ERR == *"runs under --strict"* ]]; then pass "$name"; else fail "$name" "$(last_run)"; fi
+    fi
+    # Issue 16, 3: capabilities are off while the command is looked up, so the capable build
+    # tells alice no more than she could find out herself: a file in a directory she cannot
+    # read is "Permission denied" (126) whether it exists or not.
+    name=sec/lookup-without-capabilities
+    if selected "$name"; then
+        local secret="$LAB_DIR/secret" present missing
+        mkdir -p "$secret"
+        install -m 755 /bin/true "$secret/present"
+        chmod 700 "$secret"
+        as alice "$CAPPED" red "$secret/present"
+        present="$R_RC $(sed "s|$secret/present|FILE|" <<<"$R_ERR")"
+        as alice "$CAPPED" red "$secret/missing"
+        missing="$R_RC $(sed "s|$secret/missing|FILE|" <<<"$R_ERR")"
+        rm -rf "$secret"
+        if [ "$present" = "$missing" ] && [[ $present == "126 "*"Permission denied"* ]]; then
+            pass "$name"
+        else
+            fail "$name" "existing: $present; missing: $missing"
+        fi
+    fi
     name=sec/user-option-reaches-peer-as-user
     if selected "$name"; then
         rr "$VRFEXEC" -u alice -g netops blue sh -c 'echo "$(id -un):$(id -gn):$USER:$HOME"; curl -s --max-time 20 http://10.9.0.2/'

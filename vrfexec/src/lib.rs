@@ -39,6 +39,10 @@ pub fn run(argv: Vec<OsString>) -> Result<u8> {
         return Err(static_run(&argv));
     }
     let inherited = exec::InheritedFds::snapshot();
+    // Policy mode: no capability is effective until a step that needs it (privilege.rs).
+    if policy_mode() {
+        privilege::lower()?;
+    }
     let cli = match cli::parse(argv)? {
         cli::Parsed::Printed => return Ok(0),
         cli::Parsed::Run(cli) => cli,
@@ -243,6 +247,10 @@ pub fn policy_mode() -> bool {
 }
 
 /// Policy mode: may `caller` use `target`? Denials are logged and explained.
+///
+/// `default` is a VRF like any other here (`allow ... vrf default`, or `*`): leaving a VRF is
+/// what a command that root put in one must not do by itself. A caller under `--strict` is
+/// refused whatever the target: moving it is exactly what --strict forbids.
 fn authorize(target: &Target, caller: &identity::Identity) -> Result<()> {
     let deny = |why: String| {
         policy::log_denial(&format!(
@@ -251,25 +259,33 @@ fn authorize(target: &Target, caller: &identity::Identity) -> Result<()> {
         ));
         Error::Refused(why)
     };
-    match target {
-        Target::Default => Ok(()),
-        Target::Device(dev) => Err(deny(format!(
-            "--dev {dev} needs root: the policy grants VRFs only"
-        ))),
-        Target::Vrf(vrf) => {
-            let policy = policy::Policy::load(std::path::Path::new(policy::POLICY_PATH))
-                .map_err(|e| deny(e.to_string()))?;
-            let groups = identity::group_names(caller.gid, &caller.groups);
-            if policy.allows(&caller.name, &groups, vrf) {
-                Ok(())
-            } else {
-                Err(deny(format!(
-                    "user {} may not use VRF {vrf} ({} allows it to no rule of theirs)",
-                    caller.name,
-                    policy::POLICY_PATH
-                )))
-            }
+    let own = place::Subject::current()?.cgroup;
+    if own.rsplit('/').next() == Some(cgroup::STRICT_DIR) && cgroup::vrf_of_path(&own).is_some() {
+        return Err(deny(format!(
+            "user {} runs under --strict (cgroup {own}), which vrfexec will not move to another VRF",
+            caller.name
+        )));
+    }
+    let vrf = match target {
+        Target::Device(dev) => {
+            return Err(deny(format!(
+                "--dev {dev} needs root: the policy grants VRFs only"
+            )))
         }
+        Target::Default => names::DEFAULT_VRF,
+        Target::Vrf(vrf) => vrf.as_str(),
+    };
+    let policy = policy::Policy::load(std::path::Path::new(policy::POLICY_PATH))
+        .map_err(|e| deny(e.to_string()))?;
+    let groups = identity::group_names(caller.gid, &caller.groups);
+    if policy.allows(&caller.name, &groups, vrf) {
+        Ok(())
+    } else {
+        Err(deny(format!(
+            "user {} may not use VRF {vrf}: no rule in {} allows it",
+            caller.name,
+            policy::POLICY_PATH
+        )))
     }
 }
 
@@ -337,7 +353,10 @@ fn prepare(args: &cli::ExecArgs) -> Result<Prepared> {
             .map(|t| format!(" table {t}"))
             .unwrap_or_default()
     ));
-    let vrf_cgroup = place::place(&place::Subject::current()?, &binding, args.strict, &log)?;
+    let subject = place::Subject::current()?;
+    let vrf_cgroup = privilege::with(privilege::PLACE, || {
+        place::place(&subject, &binding, args.strict, &log)
+    })?;
     Ok((path, command.to_vec(), identity, binding, vrf_cgroup))
 }
 

@@ -6,12 +6,70 @@
 //! vrfexec name the missing capability instead of reporting a bare EPERM after it has created
 //! a cgroup. Kernels before 5.11 charge BPF memory to RLIMIT_MEMLOCK; the old limit is put back
 //! before exec so the command inherits the caller's limits unchanged.
+//!
+//! In policy mode (the capable build run by a user) capabilities are effective only around the
+//! steps that need them: [`lower`] empties the effective set at start, so parsing, user and
+//! group lookups, PATH resolution and netlink run with the caller's own rights (and answer only
+//! what the caller could ask), and [`with`] raises the named ones from the permitted set around
+//! one step.
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use caps::{CapSet, Capability};
 
 use crate::error::{Error, Result};
 
+/// Set once [`lower`] has run: [`with`] then raises what a step needs.
+static LOWERED: AtomicBool = AtomicBool::new(false);
+
+/// What placing a run in a VRF cgroup needs: open the root-only lock, make cgroup levels in
+/// root's tree and give them to root, write cgroup.procs, and query, load and attach BPF
+/// (CAP_SYS_ADMIN also mounts cgroup2 privately and reads programs by id).
+pub const PLACE: &[Capability] = &[
+    Capability::CAP_DAC_OVERRIDE,
+    Capability::CAP_CHOWN,
+    Capability::CAP_BPF,
+    Capability::CAP_NET_ADMIN,
+    Capability::CAP_SYS_ADMIN,
+];
+
+/// Empties the effective set; the permitted set keeps what [`with`] may raise.
+pub fn lower() -> Result<()> {
+    caps::clear(None, CapSet::Effective)
+        .map_err(|e| Error::Refused(format!("cannot lower capabilities: {e}; nothing was run")))?;
+    LOWERED.store(true, Ordering::Relaxed);
+    Ok(())
+}
+
+/// Runs `step` with `needed` effective (those of them that are permitted), then empties the
+/// effective set again. Without [`lower`] (root) it just runs `step`.
+pub fn with<T>(needed: &[Capability], step: impl FnOnce() -> Result<T>) -> Result<T> {
+    if !LOWERED.load(Ordering::Relaxed) {
+        return step();
+    }
+    let permitted = caps::read(None, CapSet::Permitted).unwrap_or_default();
+    for cap in needed.iter().filter(|c| permitted.contains(c)) {
+        caps::raise(None, CapSet::Effective, *cap)
+            .map_err(|e| Error::Refused(format!("cannot raise {cap}: {e}; nothing was run")))?;
+    }
+    let result = step();
+    let lowered = caps::clear(None, CapSet::Effective);
+    match (result, lowered) {
+        (Ok(value), Ok(())) => Ok(value),
+        (Err(err), _) => Err(err),
+        (Ok(_), Err(e)) => Err(Error::Refused(format!(
+            "cannot lower capabilities: {e}; the command was not run"
+        ))),
+    }
+}
+
+/// Whether `cap` is there to use: effective, or permitted for [`with`] to raise.
 fn has(cap: Capability) -> bool {
-    caps::has_cap(None, CapSet::Effective, cap).unwrap_or(false)
+    let set = if LOWERED.load(Ordering::Relaxed) {
+        CapSet::Permitted
+    } else {
+        CapSet::Effective
+    };
+    caps::has_cap(None, set, cap).unwrap_or(false)
 }
 
 /// Fails with the first missing capability needed to load and attach the program.
