@@ -142,7 +142,13 @@ fn remove_if_idle(tree: &Tree<'_>, dir: &Path, dry_run: bool, report: &mut Repor
     let held = if dry_run {
         None
     } else {
-        match lock::try_acquire(&tree.cgroup_of(dir)) {
+        // A `strict` child is set up under its VRF cgroup's lock (place.rs): take that one.
+        let locked = if is_strict_child(dir) {
+            dir.parent().unwrap_or(dir)
+        } else {
+            dir
+        };
+        match lock::try_acquire(&tree.cgroup_of(locked)) {
             Ok(Some(held)) => Some(held),
             // Busy (a run is setting it up) or no safe lock: leave it alone.
             Ok(None) | Err(_) => {
@@ -162,13 +168,24 @@ fn remove_if_idle(tree: &Tree<'_>, dir: &Path, dry_run: bool, report: &mut Repor
         return;
     }
     if dry_run || fs::remove_dir(dir).is_ok() {
-        if let Some(held) = &held {
+        // The VRF cgroup's lock file goes with it (not with its `strict` child).
+        if let (Some(held), false) = (&held, is_strict_child(dir)) {
             held.unlink();
         }
         report.removed.push(dir.to_path_buf());
     } else {
         report.kept.push(dir.to_path_buf());
     }
+}
+
+/// `.../vrf/<VRF>/strict`, not a VRF named `strict` (`.../vrf/strict`).
+fn is_strict_child(dir: &Path) -> bool {
+    dir.file_name().is_some_and(|n| n == cgroup::STRICT_DIR)
+        && dir
+            .parent()
+            .and_then(Path::parent)
+            .and_then(Path::file_name)
+            .is_some_and(|n| n == VRF_DIR)
 }
 
 fn all_children_removed(dir: &Path, report: &Report) -> bool {
@@ -215,6 +232,13 @@ mod tests {
         mk("svc/vrf/green", false);
         mk("svc/vrf/green/inner", false);
         base
+    }
+
+    #[test]
+    fn strict_children_are_told_from_vrfs_named_strict() {
+        assert!(is_strict_child(Path::new("/cg/a/vrf/red/strict")));
+        assert!(!is_strict_child(Path::new("/cg/a/vrf/strict")));
+        assert!(is_strict_child(Path::new("/cg/a/vrf/vrf/strict")));
     }
 
     #[test]

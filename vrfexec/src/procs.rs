@@ -162,6 +162,9 @@ pub fn render_pids(entries: &[ProcessEntry], json: bool) -> String {
 pub fn move_process(pid: &str, vrf: &OsString, log: &Log) -> Result<()> {
     let pid = parse_pid(pid)?;
     let target = Target::vrf(vrf)?;
+    // Hold the process by a pidfd (Linux 5.3) from before anything is read about it, so a
+    // PID that is recycled meanwhile is noticed instead of moving a stranger.
+    let process = Pidfd::open(pid)?;
     let proc_dir = format!("/proc/{pid}");
     let stat = fs::File::open(format!("{proc_dir}/stat"))
         .map_err(|e| match e.kind() {
@@ -216,7 +219,64 @@ pub fn move_process(pid: &str, vrf: &OsString, log: &Log) -> Result<()> {
     };
     let subject = Subject::process(pid)?;
     log.step(format_args!("moving PID {pid} from {}", subject.cgroup));
-    place::place(&subject, &binding, false, log).map(|_| ())
+    process.still_there(pid)?;
+    place::place(&subject, &binding, false, log)?;
+    // Alive now, it was alive at the write: its number cannot have been given to another.
+    process.still_there(pid).map_err(|_| {
+        Error::Refused(format!(
+            "PID {pid} exited while it was being moved; if the number was reused at once, \
+             check the new process with `vrfexec identify {pid}`"
+        ))
+    })
+}
+
+/// A process held by a pidfd, where the kernel has them.
+struct Pidfd(Option<std::os::fd::OwnedFd>);
+
+impl Pidfd {
+    fn open(pid: u32) -> Result<Self> {
+        let pid = libc::pid_t::try_from(pid).map_err(|_| Error::NoSuchProcess(pid))?;
+        // SAFETY: pidfd_open takes a pid and flags and returns a new fd or -1.
+        let rc = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+        if rc >= 0 {
+            let raw =
+                i32::try_from(rc).map_err(|e| Error::os("pidfd_open", std::io::Error::other(e)))?;
+            // SAFETY: the kernel just returned this fd and nothing else owns it.
+            return Ok(Self(Some(unsafe {
+                std::os::fd::FromRawFd::from_raw_fd(raw)
+            })));
+        }
+        let err = std::io::Error::last_os_error();
+        match err.raw_os_error() {
+            // Before 5.3: no pidfd; the PID is checked by /proc as before.
+            Some(libc::ENOSYS) => Ok(Self(None)),
+            Some(libc::ESRCH) => Err(Error::NoSuchProcess(pid.unsigned_abs())),
+            _ => Err(Error::os(format!("cannot open PID {pid}"), err)),
+        }
+    }
+
+    /// Fails if the process has exited.
+    fn still_there(&self, pid: u32) -> Result<()> {
+        let Some(fd) = &self.0 else {
+            return Ok(());
+        };
+        use std::os::fd::AsRawFd as _;
+        // SAFETY: signal 0 with no siginfo only checks the process; the fd is ours.
+        let rc = unsafe {
+            libc::syscall(
+                libc::SYS_pidfd_send_signal,
+                fd.as_raw_fd(),
+                0,
+                std::ptr::null::<libc::siginfo_t>(),
+                0,
+            )
+        };
+        if rc == 0 {
+            Ok(())
+        } else {
+            Err(Error::NoSuchProcess(pid))
+        }
+    }
 }
 
 #[cfg(test)]
