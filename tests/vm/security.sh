@@ -93,6 +93,9 @@ s_security() {
     # The boundary the README documents: nftables on the VRF device by socket owner.
     name=sec/nftables-makes-the-vrf-a-boundary
     if selected "$name"; then
+        local unguarded_before="" unguarded_after=""
+        rr "$VRFEXEC" check --json
+        check_has policy-not-enforced red && unguarded_before=yes
         if ! command -v nft >/dev/null; then
             skip "$name" "nft (nftables) is not installed"
         elif ! ip netns exec r nft -f - <<'NFT'
@@ -113,11 +116,15 @@ NFT
             alice_out="$R_RC:$R_OUT"
             rr "$VRFEXEC" red "${CURL[@]}" "$URL4"
             root_out="$R_RC:$R_OUT"
+            rr "$VRFEXEC" check --json
+            check_has policy-not-enforced red && unguarded_after=yes
+            check_has policy-not-enforced blue || unguarded_after+=" blue-not-reported"
             ip netns exec r nft delete table inet vrf_red_guard
-            if [ "$bob_out" != "0:red" ] && [ "$alice_out" = "0:red" ] && [ "$root_out" = "0:red" ]; then
+            if [ "$bob_out" != "0:red" ] && [ "$alice_out" = "0:red" ] && [ "$root_out" = "0:red" ] &&
+                [ "$unguarded_before" = yes ] && [ -z "$unguarded_after" ]; then
                 pass "$name"
             else
-                fail "$name" "bob $bob_out, alice $alice_out, root $root_out (want bob refused, alice and root reaching red)"
+                fail "$name" "bob $bob_out, alice $alice_out, root $root_out (want bob refused, alice and root reaching red); check: policy-not-enforced for red before '$unguarded_before' (want yes), after '$unguarded_after' (want none)"
             fi
         fi
     fi

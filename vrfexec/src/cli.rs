@@ -130,6 +130,8 @@ the evidence, why it matters and the exact fix:
                             sock_create program: it runs last and decides the bound device
   net-cls-defeats-binding   cgroup v1 net_cls/net_prio on a kernel before 5.15: using it
                             turns cgroup v2 socket programs off
+  policy-not-enforced       /etc/vrfexec.conf grants a VRF, but no nftables output rule on
+                            it filters by socket owner: any user can still bind to it
 Exit status: 0 clean (info alone is clean), 1 findings, 125 error.
 
 --fix applies the rule changes for IPv4 and IPv6 in a safe order (the local rule is added at

@@ -167,7 +167,84 @@ pub fn snapshot() -> Result<Snapshot> {
     snapshot.links = links;
     snapshot.binding = binding_evidence();
     snapshot.kernel = kernel_version();
+    snapshot.policy =
+        crate::policy::Policy::load(std::path::Path::new(crate::policy::POLICY_PATH)).ok();
+    if snapshot.policy.is_some() {
+        match nft_ruleset().and_then(|json| firewalled_vrfs(&json)) {
+            Ok(vrfs) => snapshot.firewalled = vrfs,
+            Err(why) => snapshot.firewall_error = Some(why),
+        }
+    }
     Ok(snapshot)
+}
+
+/// `nft -j list ruleset` (nftables' own tool: the ruleset's netlink format is its business).
+fn nft_ruleset() -> std::result::Result<String, String> {
+    let nft = ["/usr/sbin/nft", "/sbin/nft"]
+        .into_iter()
+        .find(|p| std::path::Path::new(p).is_file())
+        .ok_or("nft (nftables) is not installed")?;
+    let out = std::process::Command::new(nft)
+        .args(["-j", "list", "ruleset"])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .map_err(|e| format!("cannot run {nft}: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "{nft} -j list ruleset failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// The devices that some rule in an output-hook chain drops or rejects by output interface
+/// and socket owner (`oifname "red" meta skuid != ... drop`).
+pub fn firewalled_vrfs(json: &str) -> std::result::Result<Vec<String>, String> {
+    let value: serde_json::Value =
+        serde_json::from_str(json).map_err(|e| format!("nft's JSON: {e}"))?;
+    let items = value["nftables"].as_array().cloned().unwrap_or_default();
+    let output_chains: Vec<(String, String, String)> = items
+        .iter()
+        .filter_map(|i| i.get("chain"))
+        .filter(|c| c["hook"] == "output")
+        .filter_map(|c| {
+            Some((
+                c["family"].as_str()?.to_owned(),
+                c["table"].as_str()?.to_owned(),
+                c["name"].as_str()?.to_owned(),
+            ))
+        })
+        .collect();
+    let mut found = Vec::new();
+    for rule in items.iter().filter_map(|i| i.get("rule")) {
+        let chain = (
+            rule["family"].as_str().unwrap_or_default().to_owned(),
+            rule["table"].as_str().unwrap_or_default().to_owned(),
+            rule["chain"].as_str().unwrap_or_default().to_owned(),
+        );
+        if !output_chains.contains(&chain) {
+            continue;
+        }
+        let exprs = rule["expr"].as_array().cloned().unwrap_or_default();
+        let meta_match = |key: &str| {
+            exprs
+                .iter()
+                .filter_map(|e| e.get("match"))
+                .find(|m| m["left"]["meta"]["key"] == key)
+                .cloned()
+        };
+        let owner = meta_match("skuid").is_some() || meta_match("skgid").is_some();
+        let verdict = exprs
+            .iter()
+            .any(|e| e.get("drop").is_some() || e.get("reject").is_some());
+        if let (Some(oif), true, true) = (meta_match("oifname"), owner, verdict) {
+            if let Some(name) = oif["right"].as_str() {
+                found.push(name.to_owned());
+            }
+        }
+    }
+    Ok(found)
 }
 
 /// The evidence a run from this cgroup would be checked against: the cgroups from the parent

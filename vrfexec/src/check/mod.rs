@@ -85,6 +85,12 @@ pub struct Snapshot {
     pub binding: crate::verify::Evidence,
     /// The running kernel's (major, minor) version.
     pub kernel: Option<(u32, u32)>,
+    /// The VRF grants in /etc/vrfexec.conf (None: no policy file, vrfexec is root's only).
+    pub policy: Option<crate::policy::Policy>,
+    /// VRFs with an nftables output rule on their device that filters by socket owner.
+    pub firewalled: Vec<String>,
+    /// Why the firewall could not be read, if it could not.
+    pub firewall_error: Option<String>,
 }
 
 /// The first kernel with "bpf, cgroups: Fix cgroup v2 fallback on v1/v2 mixed mode": before
@@ -316,8 +322,52 @@ pub fn analyze(snapshot: &Snapshot, only: &[String]) -> Vec<Finding> {
         }
     }
     binding_traps(snapshot, &mut findings);
+    for vrf in &selected {
+        policy_enforcement(snapshot, vrf, &mut findings);
+    }
     findings.sort_by_key(|f| std::cmp::Reverse(f.severity));
     findings
+}
+
+/// A VRF the policy grants to some users, which nothing but the policy guards: the policy
+/// governs vrfexec, and any user can bind a socket to the VRF (SO_BINDTODEVICE, Linux 5.7).
+fn policy_enforcement(snapshot: &Snapshot, vrf: &Link, findings: &mut Vec<Finding>) {
+    let Some(policy) = &snapshot.policy else {
+        return;
+    };
+    let granted = policy.rules.iter().any(|r| match &r.vrfs {
+        crate::policy::Vrfs::Any => true,
+        crate::policy::Vrfs::These(list) => list.contains(&vrf.name),
+    });
+    if !granted {
+        return;
+    }
+    let evidence = match &snapshot.firewall_error {
+        None if snapshot.firewalled.contains(&vrf.name) => return,
+        None => format!(
+            "{} grants {} to some users, and no nftables output rule on {} filters by socket owner",
+            crate::policy::POLICY_PATH,
+            vrf.name,
+            vrf.name
+        ),
+        Some(why) => format!(
+            "{} grants {} to some users; the firewall could not be checked ({why})",
+            crate::policy::POLICY_PATH,
+            vrf.name
+        ),
+    };
+    findings.push(Finding {
+        id: "policy-not-enforced",
+        severity: Severity::Warning,
+        vrf: Some(vrf.name.clone()),
+        family: None,
+        evidence,
+        why: "the policy decides who may use vrfexec for this VRF, not who may use the VRF: since Linux 5.7 any user can bind a socket to it (curl --interface, ping -I)".into(),
+        fix: vec![format!(
+            "nft add table inet vrf_guard; nft add chain inet vrf_guard output '{{ type filter hook output priority 0; }}'; nft add rule inet vrf_guard output oifname \"{}\" meta skuid != {{ 0, <USERS> }} drop",
+            vrf.name
+        )],
+    });
 }
 
 /// What silently defeats the binding of commands run from the caller's cgroup (vrfexec refuses

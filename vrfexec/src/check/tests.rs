@@ -333,3 +333,51 @@ fn a_clean_cgroup_adds_no_binding_finding() {
         || f.id.contains("net-cls")
         || f.id == "binding-not-checked"));
 }
+
+/// `nft -j list ruleset` (nftables 1.0.6) with the README's guard rule for red.
+const NFT_GUARD_RED: &str = r#"{"nftables": [{"metainfo": {"version": "1.0.6", "release_name": "Lester Gooch #5", "json_schema_version": 1}}, {"table": {"family": "inet", "name": "t1", "handle": 1}}, {"chain": {"family": "inet", "table": "t1", "name": "output", "handle": 1, "type": "filter", "hook": "output", "prio": 0, "policy": "accept"}}, {"rule": {"family": "inet", "table": "t1", "chain": "output", "handle": 3, "expr": [{"match": {"op": "==", "left": {"meta": {"key": "oifname"}}, "right": "red"}}, {"match": {"op": "!=", "left": {"meta": {"key": "skuid"}}, "right": {"set": [0, 65534]}}}, {"drop": null}]}}]}"#;
+
+#[test]
+fn reads_the_owner_filter_from_nft_json() {
+    assert_eq!(
+        collect::firewalled_vrfs(NFT_GUARD_RED),
+        Ok(vec!["red".to_owned()])
+    );
+    // The same rule in an input chain guards nothing of this.
+    let input = NFT_GUARD_RED.replace("\"hook\": \"output\"", "\"hook\": \"input\"");
+    assert_eq!(collect::firewalled_vrfs(&input), Ok(Vec::new()));
+    assert!(collect::firewalled_vrfs("not json").is_err());
+}
+
+#[test]
+fn a_granted_vrf_without_an_owner_filter_is_reported() {
+    let policy = crate::policy::Policy::parse("allow user alice vrf red,blue\n").ok();
+    let snapshot = Snapshot {
+        policy,
+        firewalled: vec!["red".into()],
+        ..stock()
+    };
+    let findings = analyze(&snapshot, &[]);
+    let vrfs: Vec<_> = findings
+        .iter()
+        .filter(|f| f.id == "policy-not-enforced")
+        .map(|f| f.vrf.clone())
+        .collect();
+    assert_eq!(vrfs, [Some("blue".to_owned())]);
+    let unreadable = Snapshot {
+        policy: crate::policy::Policy::parse("allow group g vrf *\n").ok(),
+        firewall_error: Some("nft (nftables) is not installed".into()),
+        ..stock()
+    };
+    let texts: Vec<_> = analyze(&unreadable, &[])
+        .into_iter()
+        .filter(|f| f.id == "policy-not-enforced")
+        .map(|f| f.evidence)
+        .collect();
+    assert_eq!(texts.len(), 2, "{texts:?}");
+    assert!(texts[0].contains("could not be checked (nft (nftables) is not installed)"));
+    // No policy file: vrfexec is root's only, nothing to enforce.
+    assert!(!analyze(&stock(), &[])
+        .iter()
+        .any(|f| f.id == "policy-not-enforced"));
+}
