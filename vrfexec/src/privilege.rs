@@ -91,7 +91,7 @@ pub fn check_bpf_capabilities() -> Result<()> {
 }
 
 /// Kernel release as (major, minor), from uname.
-fn kernel_version() -> Option<(u32, u32)> {
+pub fn kernel_version() -> Option<(u32, u32)> {
     let uts = nix::sys::utsname::uname().ok()?;
     parse_release(&uts.release().to_string_lossy())
 }
@@ -148,5 +148,7 @@ mod tests {
         assert_eq!(parse_release("4.19.0-27-cloud-amd64"), Some((4, 19)));
         assert_eq!(parse_release("garbage"), None);
         assert!(parse_release("5.10.0").expect("parse") < (5, 11));
+        assert_eq!(parse_release("5.10.0-33-amd64\n"), Some((5, 10)));
+        assert_eq!(parse_release("6.12.57+deb13-amd64"), Some((6, 12)));
     }
 }

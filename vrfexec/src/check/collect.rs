@@ -166,7 +166,7 @@ pub fn snapshot() -> Result<Snapshot> {
     }
     snapshot.links = links;
     snapshot.binding = binding_evidence();
-    snapshot.kernel = kernel_version();
+    snapshot.kernel = crate::privilege::kernel_version();
     snapshot.policy =
         crate::policy::Policy::load(std::path::Path::new(crate::policy::POLICY_PATH)).ok();
     if snapshot.policy.is_some() {
@@ -259,16 +259,4 @@ fn binding_evidence() -> crate::verify::Evidence {
         })
         .unwrap_or_else(|| "/".to_owned());
     crate::verify::Evidence::collect(&first)
-}
-
-/// (major, minor) of the running kernel.
-fn kernel_version() -> Option<(u32, u32)> {
-    parse_kernel_version(&fs::read_to_string("/proc/sys/kernel/osrelease").ok()?)
-}
-
-pub fn parse_kernel_version(release: &str) -> Option<(u32, u32)> {
-    let mut parts = release.split(|c: char| !c.is_ascii_digit());
-    let major = parts.next()?.parse().ok()?;
-    let minor = parts.next()?.parse().ok()?;
-    Some((major, minor))
 }
