@@ -227,12 +227,19 @@ fn attached_program(
     if query.prog_cnt != 1 {
         return None;
     }
+    let mut map_ids = [0u32; 4];
+    let (prog, info) = program_by_id(ids[0], &mut map_ids)?;
+    Some((prog, info, map_ids))
+}
+
+/// A program's fd and info by id (BPF_PROG_GET_FD_BY_ID needs CAP_SYS_ADMIN); the ids of its
+/// first maps are written to `map_ids`.
+fn program_by_id(id: u32, map_ids: &mut [u32; 4]) -> Option<(OwnedFd, ProgInfo)> {
     let mut get = GetFdByIdAttr {
-        id: ids[0],
+        id,
         ..Default::default()
     };
     let prog = fd_from(sys_bpf(BPF_PROG_GET_FD_BY_ID, &mut get).ok()?).ok()?;
-    let mut map_ids = [0u32; 4];
     let mut info = ProgInfo {
         nr_map_ids: map_ids.len() as u32,
         map_ids: map_ids.as_mut_ptr() as u64,
@@ -244,7 +251,7 @@ fn attached_program(
         info: &mut info as *mut ProgInfo as u64,
     };
     sys_bpf(BPF_OBJ_GET_INFO_BY_FD, &mut by_fd).ok()?;
-    Some((prog, info, map_ids))
+    Some((prog, info))
 }
 
 fn name_of(info: &ProgInfo) -> &[u8] {
@@ -287,18 +294,7 @@ pub fn sock_create_programs(cgroup: BorrowedFd<'_>) -> io::Result<Vec<AttachedPr
 }
 
 fn program_name(id: u32) -> Option<String> {
-    let mut get = GetFdByIdAttr {
-        id,
-        ..Default::default()
-    };
-    let prog = fd_from(sys_bpf(BPF_PROG_GET_FD_BY_ID, &mut get).ok()?).ok()?;
-    let mut info = ProgInfo::default();
-    let mut by_fd = InfoByFdAttr {
-        bpf_fd: u32::try_from(prog.as_raw_fd()).ok()?,
-        info_len: std::mem::size_of::<ProgInfo>() as u32,
-        info: &mut info as *mut ProgInfo as u64,
-    };
-    sys_bpf(BPF_OBJ_GET_INFO_BY_FD, &mut by_fd).ok()?;
+    let (_prog, info) = program_by_id(id, &mut [0u32; 4])?;
     Some(String::from_utf8_lossy(name_of(&info)).into_owned())
 }
 
