@@ -72,8 +72,8 @@ pub fn hand_over(argv: &[OsString]) -> Error {
     crate::exec::restore_sigpipe();
     let errno = crate::exec::execv(&full, argv);
     if errno == nix::errno::Errno::EPERM {
-        let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-        if bounding_lacks_caps(&status) {
+        let bounding = caps::read(None, caps::CapSet::Bounding).ok();
+        if bounding_lacks_caps(bounding.as_ref()) {
             // The kernel refuses a `+ep` file whose capabilities the bounding set cannot grant
             // (inside `vrfexec --user`, or a unit with CapabilityBoundingSet=).
             return Error::Refused(format!(
@@ -94,19 +94,14 @@ pub fn hand_over(argv: &[OsString]) -> Error {
     }
 }
 
-/// Whether the bounding set (`CapBnd:` in /proc/self/status) lacks CAP_NET_ADMIN or CAP_BPF,
-/// which the full build's file capabilities include.
-fn bounding_lacks_caps(status: &str) -> bool {
-    const CAP_NET_ADMIN: u32 = 12;
-    const CAP_BPF: u32 = 39;
-    let bounding = status
-        .lines()
-        .find_map(|l| l.strip_prefix("CapBnd:"))
-        .and_then(|v| u64::from_str_radix(v.trim(), 16).ok());
-    match bounding {
-        Some(set) => [CAP_NET_ADMIN, CAP_BPF].iter().any(|c| set & (1 << c) == 0),
-        None => false,
-    }
+/// Whether the bounding set lacks CAP_NET_ADMIN or CAP_BPF, which the full build's file
+/// capabilities include (None: it could not be read, so nothing is claimed).
+fn bounding_lacks_caps(bounding: Option<&caps::CapsHashSet>) -> bool {
+    bounding.is_some_and(|set| {
+        [caps::Capability::CAP_NET_ADMIN, caps::Capability::CAP_BPF]
+            .iter()
+            .any(|c| !set.contains(c))
+    })
 }
 
 /// The static build with file capabilities, run by a non-root user: refuse (see the module).
@@ -129,9 +124,9 @@ mod tests {
 
     #[test]
     fn an_emptied_bounding_set_is_recognised() {
-        assert!(bounding_lacks_caps("Name:\tx\nCapBnd:\t0000000000000000\n"));
-        assert!(!bounding_lacks_caps("CapBnd:\t000001ffffffffff\n"));
-        assert!(!bounding_lacks_caps("no such line\n"));
+        assert!(bounding_lacks_caps(Some(&caps::CapsHashSet::new())));
+        assert!(!bounding_lacks_caps(Some(&caps::all())));
+        assert!(!bounding_lacks_caps(None));
     }
 
     fn argv(words: &[&str]) -> Vec<OsString> {
