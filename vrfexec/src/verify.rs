@@ -256,11 +256,11 @@ fn explain(evidence: &Evidence, expected: u32, found: u32) -> String {
         return net_cls_cause(controllers, path);
     }
     if !evidence.net_v1.is_empty() {
-        return "cgroup v1 net_cls/net_prio is mounted, and once any process has used it, \
-                kernels without the fix (before 5.15) stop running cgroup v2 socket programs \
-                for the whole system (dmesg: \"disabling cgroup2 socket matching\"); stop using \
-                net_cls/net_prio (until reboot) or use a kernel with the fix (Linux 5.15)"
-            .into();
+        return format!(
+            "cgroup v1 net_cls/net_prio is mounted, and once any process has used it, kernels \
+             without the fix (before 5.15) stop running cgroup v2 socket programs for the whole \
+             system{NET_CLS_TAIL}"
+        );
     }
     let place = evidence
         .cgroup
@@ -285,12 +285,16 @@ fn explain(evidence: &Evidence, expected: u32, found: u32) -> String {
     }
 }
 
+/// How the kernel reports the net_cls trap, and what to do about it.
+const NET_CLS_TAIL: &str = " (dmesg: \"disabling cgroup2 socket matching\"); stop using \
+                            net_cls/net_prio (until reboot) or use a kernel with the fix \
+                            (Linux 5.15)";
+
 fn net_cls_cause(controllers: &str, path: &str) -> String {
     format!(
         "this process is in cgroup v1 {controllers} group {path}, and kernels without the fix \
-         (before 5.15) stop running cgroup v2 socket programs once net_cls or net_prio is used \
-         (dmesg: \"disabling cgroup2 socket matching\"); stop using net_cls/net_prio (until \
-         reboot) or use a kernel with the fix (Linux 5.15)"
+         (before 5.15) stop running cgroup v2 socket programs once net_cls or net_prio is \
+         used{NET_CLS_TAIL}"
     )
 }
 
