@@ -75,10 +75,10 @@ pub fn run(argv: Vec<OsString>) -> Result<u8> {
             let target = route::named_target(&args.vrf, args.dev, "attach", "no attach line")?;
             privilege::check_bpf_capabilities()?;
             let binding = target::resolve(&target, &mut open_netlink()?)?;
-            place::attach_in_place(&place::Subject::current()?, &binding, &Log(args.verbose))?;
+            let subject = place::Subject::current()?;
+            place::attach_in_place(&subject, &binding, &Log(args.verbose))?;
             // The unit's processes join this cgroup: if its sockets are not bound, the unit
             // must fail to start rather than run in the default VRF.
-            let subject = place::Subject::current()?;
             verify::verify(&binding, &subject.cgroup)?;
             Vec::new()
         }
