@@ -25,10 +25,11 @@ pub const LOCK_DIR: &str = "/run/vrfexec";
 /// How long a run waits for a lock before it gives up.
 pub const WAIT: Duration = Duration::from_secs(30);
 
-/// A held lock; released when dropped (or when the process dies).
+/// A held lock; released when dropped, which closes the file (or when the process dies).
 #[derive(Debug)]
 pub struct Held {
-    file: fs::File,
+    /// Kept open only to hold the flock.
+    _file: fs::File,
     path: PathBuf,
 }
 
@@ -73,7 +74,7 @@ fn lock(cgroup: &str, wait: Option<Duration>) -> Result<Option<Held>> {
                 let ours = file.metadata().map(|m| m.ino()).ok();
                 let current = fs::symlink_metadata(&path).map(|m| m.ino()).ok();
                 if ours.is_some() && ours == current {
-                    return Ok(Some(Held { file, path }));
+                    return Ok(Some(Held { _file: file, path }));
                 }
                 continue;
             }
@@ -221,12 +222,6 @@ fn holder_of(proc_locks: &str, ino: u64) -> Option<u32> {
         let inode: u64 = fields.get(5)?.rsplit(':').next()?.parse().ok()?;
         (inode == ino).then(|| fields.get(4)?.parse().ok())?
     })
-}
-
-impl Drop for Held {
-    fn drop(&mut self) {
-        let _ = self.file.unlock();
-    }
 }
 
 #[cfg(test)]
