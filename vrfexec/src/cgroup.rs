@@ -133,6 +133,27 @@ pub fn vrf_of_path(path: &str) -> Option<&str> {
 /// The cgroup (relative to the cgroup2 root, starting with '/') for a run in VRF `leaf`
 /// (None = default VRF), computed from the caller's own cgroup like iproute2's `vrf_switch()`.
 pub fn vrf_cgroup(own: &str, netns: Option<&str>, leaf: Option<&str>) -> String {
+    let mut path = vrf_base(own, netns);
+    if path == "/" {
+        path.clear();
+    }
+    if let Some(netns) = netns {
+        path.push('/');
+        path.push_str(netns);
+        path.push_str("-ns");
+    }
+    path.push('/');
+    path.push_str(VRF_DIR);
+    if let Some(leaf) = leaf {
+        path.push('/');
+        path.push_str(leaf);
+    }
+    path
+}
+
+/// The cgroup below which vrfexec makes its levels (`<netns>-ns`, `vrf`, ...) for a process
+/// in cgroup `own`: `own` cut before any `vrf` level and without a `<netns>-ns` level there.
+pub fn vrf_base(own: &str, netns: Option<&str>) -> String {
     let mut components: Vec<&str> = own.split('/').filter(|c| !c.is_empty()).collect();
     if let Some(at) = components.iter().position(|c| *c == VRF_DIR) {
         components.truncate(at);
@@ -143,20 +164,13 @@ pub fn vrf_cgroup(own: &str, netns: Option<&str>, leaf: Option<&str>) -> String 
             components.pop();
         }
     }
+    if components.is_empty() {
+        return "/".to_owned();
+    }
     let mut path = String::new();
     for component in components {
         path.push('/');
         path.push_str(component);
-    }
-    if let Some(dir) = &netns_dir {
-        path.push('/');
-        path.push_str(dir);
-    }
-    path.push('/');
-    path.push_str(VRF_DIR);
-    if let Some(leaf) = leaf {
-        path.push('/');
-        path.push_str(leaf);
     }
     path
 }

@@ -150,24 +150,9 @@ pub fn place(subject: &Subject, binding: &Binding, strict: bool, log: &Log) -> R
     Ok(leaf_path)
 }
 
-/// The cgroup below which vrfexec makes its levels for `subject`: its own, cut before any
-/// `vrf` level and without the `<netns>-ns` level (see `cgroup::vrf_cgroup`).
+/// The cgroup below which vrfexec makes its levels for `subject`.
 fn vrf_base(subject: &Subject) -> String {
-    let vrf_level = cgroup::vrf_cgroup(&subject.cgroup, subject.netns.as_deref(), None);
-    let mut base = vrf_level
-        .strip_suffix(&format!("/{}", cgroup::VRF_DIR))
-        .unwrap_or(&vrf_level)
-        .to_owned();
-    if let Some(netns) = &subject.netns {
-        if let Some(cut) = base.strip_suffix(&format!("/{netns}-ns")) {
-            base = cut.to_owned();
-        }
-    }
-    if base.is_empty() {
-        "/".to_owned()
-    } else {
-        base
-    }
+    cgroup::vrf_base(&subject.cgroup, subject.netns.as_deref())
 }
 
 /// `attach`: binds the cgroup `subject` is in (a systemd unit's) to `binding`, in place.
