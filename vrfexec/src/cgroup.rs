@@ -558,7 +558,8 @@ fn fsmount_cgroup2() -> io::Result<OwnedFd> {
     owned_fd(mount_fd)
 }
 
-fn owned_fd(ret: libc::c_long) -> io::Result<OwnedFd> {
+/// An fd a raw syscall returned, or the OS error for a negative return.
+pub(crate) fn owned_fd(ret: libc::c_long) -> io::Result<OwnedFd> {
     if ret < 0 {
         return Err(io::Error::last_os_error());
     }

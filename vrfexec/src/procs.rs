@@ -238,15 +238,10 @@ impl Pidfd {
         let pid = libc::pid_t::try_from(pid).map_err(|_| Error::NoSuchProcess(pid))?;
         // SAFETY: pidfd_open takes a pid and flags and returns a new fd or -1.
         let rc = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
-        if rc >= 0 {
-            let raw =
-                i32::try_from(rc).map_err(|e| Error::os("pidfd_open", std::io::Error::other(e)))?;
-            // SAFETY: the kernel just returned this fd and nothing else owns it.
-            return Ok(Self(Some(unsafe {
-                std::os::fd::FromRawFd::from_raw_fd(raw)
-            })));
-        }
-        let err = std::io::Error::last_os_error();
+        let err = match crate::cgroup::owned_fd(rc) {
+            Ok(fd) => return Ok(Self(Some(fd))),
+            Err(err) => err,
+        };
         match err.raw_os_error() {
             // Before 5.3: no pidfd; the PID is checked by /proc as before.
             Some(libc::ENOSYS) => Ok(Self(None)),
