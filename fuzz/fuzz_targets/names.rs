@@ -9,15 +9,15 @@ use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     let name = OsStr::from_bytes(data);
-    if let Ok(valid) = vrfexec::names::validate("VRF", name) {
-        assert!(!valid.is_empty() && valid.len() <= vrfexec::names::MAX_NAME_LEN);
-        let path = vrfexec::cgroup::vrf_cgroup("/user.slice/session-1.scope", Some("r"), Some(&valid));
+    if let Ok(valid) = vrfexec::sys::names::validate("VRF", name) {
+        assert!(!valid.is_empty() && valid.len() <= vrfexec::sys::names::MAX_NAME_LEN);
+        let path = vrfexec::vrf::cgroup::vrf_cgroup("/user.slice/session-1.scope", Some("r"), Some(&valid));
         assert_eq!(path, format!("/user.slice/session-1.scope/r-ns/vrf/{valid}"));
         let components: Vec<Component<'_>> = Path::new(&path).components().collect();
         assert_eq!(components.len(), 6, "{path}");
         assert!(components.iter().skip(1).all(|c| matches!(c, Component::Normal(_))), "{path}");
     }
-    if let Ok(valid) = vrfexec::identity::validate_account_name("user", name) {
+    if let Ok(valid) = vrfexec::run::identity::validate_account_name("user", name) {
         assert!(!valid.starts_with('-') && !valid.contains(['/', ':', '\0']));
     }
 });

@@ -1,5 +1,5 @@
 # shellcheck shell=bash
-# VM scenarios for vrfexec's two builds (vrfexec/src/fast.rs): the static PREFIX/bin/vrfexec
+# VM scenarios for vrfexec's two builds (vrfexec/src/run/launcher.rs): the static PREFIX/bin/vrfexec
 # serves a root caller's short form itself and hands everything else, unchanged, to the dynamic
 # PREFIX/lib/vrfexec/vrfexec-full. Sourced by suite.sh (rr, pass, fail, skip, selected, ...).
 # Only in the guest: it adds users and a capable copy of the static build.

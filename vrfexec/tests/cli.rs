@@ -1,12 +1,34 @@
-//! Black-box tests of the built binary that need no privileges: usage, help, exit codes and
+//! Black-box tests of the built binaries that need no privileges: usage, help, exit codes and
 //! the failures that must happen before vrfexec changes anything.
+//!
+//! Every command line runs through both binaries: the launcher (`vrfexec`, which serves some
+//! of them itself and hands the rest to the `vrfexec-full` beside it) and the full build
+//! alone; both must answer byte for byte the same.
 use std::process::{Command, Output};
 
+/// The launcher's and the full build's answers to `args`.
+fn both(args: &[&str]) -> [Output; 2] {
+    [
+        env!("CARGO_BIN_EXE_vrfexec"),
+        env!("CARGO_BIN_EXE_vrfexec-full"),
+    ]
+    .map(|binary| {
+        Command::new(binary)
+            .args(args)
+            .output()
+            .unwrap_or_else(|e| panic!("run {binary}: {e}"))
+    })
+}
+
+/// The answer to `args`, the same from both binaries.
 fn vrfexec(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_vrfexec"))
-        .args(args)
-        .output()
-        .expect("run vrfexec")
+    let [launcher, full] = both(args);
+    assert_eq!(
+        (launcher.status.code(), &launcher.stdout, stderr(&launcher)),
+        (full.status.code(), &full.stdout, stderr(&full)),
+        "the launcher and the full build differ for {args:?}"
+    );
+    launcher
 }
 
 fn stderr(out: &Output) -> String {
@@ -195,13 +217,15 @@ fn verbs_reject_bad_arguments_with_125() {
 
 #[test]
 fn identify_reads_the_callers_cgroup() {
-    let out = vrfexec(&["identify", "--json"]);
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    let text = String::from_utf8_lossy(&out.stdout);
-    let own = std::fs::read_to_string("/proc/self/cgroup").expect("cgroup");
-    let path = own
-        .lines()
-        .find_map(|l| l.strip_prefix("0::"))
-        .expect("v2 path");
-    assert!(text.contains(&format!("\"cgroup\":\"{path}\"")), "{text}");
+    // Not `vrfexec()`: the answer names the process, which differs between the two runs.
+    for out in both(&["identify", "--json"]) {
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        let text = String::from_utf8_lossy(&out.stdout);
+        let own = std::fs::read_to_string("/proc/self/cgroup").expect("cgroup");
+        let path = own
+            .lines()
+            .find_map(|l| l.strip_prefix("0::"))
+            .expect("v2 path");
+        assert!(text.contains(&format!("\"cgroup\":\"{path}\"")), "{text}");
+    }
 }

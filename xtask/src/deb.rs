@@ -62,7 +62,7 @@ pub fn build() -> Result<PathBuf> {
         fs::remove_dir_all(&stage)
             .with_context(|| format!("failed to clean {}", stage.display()))?;
     }
-    // Both builds (vrfexec/src/fast.rs), stripped: debug data has no place in the package.
+    // Both builds (vrfexec/src/run/launcher.rs), stripped: debug data has no place in the package.
     for (from, to) in [
         (&builds.fast, "usr/bin/vrfexec"),
         (&builds.full, &format!("usr/{}", stage::FULL_BUILD)),

@@ -83,9 +83,16 @@ pub fn workspace_root() -> PathBuf {
 
 /// Runs a command in the workspace root, echoing it first; fails on a non-zero exit.
 pub fn run_cmd(program: &str, args: &[&str]) -> Result<()> {
-    eprintln!("+ {program} {}", args.join(" "));
+    run_cmd_env(program, args, &[])
+}
+
+/// [`run_cmd`] with extra environment variables.
+pub fn run_cmd_env(program: &str, args: &[&str], env: &[(&str, &str)]) -> Result<()> {
+    let shown: String = env.iter().map(|(k, v)| format!("{k}={v} ")).collect();
+    eprintln!("+ {shown}{program} {}", args.join(" "));
     let status = std::process::Command::new(program)
         .args(args)
+        .envs(env.iter().copied())
         .current_dir(workspace_root())
         .status()
         .with_context(|| format!("failed to start {program}"))?;

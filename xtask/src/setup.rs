@@ -35,7 +35,7 @@ const APT_PACKAGES: &[&str] = &[
     "nftables",
     "lintian",
     "gcc",
-    // libc.a for the static build (vrfexec/src/fast.rs); strip and readelf for the package and
+    // libc.a for the static build (vrfexec/src/run/launcher.rs); strip and readelf for the package and
     // for reading which libLLVM bpf-linker links.
     "libc6-dev",
     "binutils",

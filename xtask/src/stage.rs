@@ -1,7 +1,8 @@
-//! Both builds of vrfexec, laid out as they are installed (see vrfexec/src/fast.rs):
-//! `PREFIX/bin/vrfexec` is the static build, which serves a root caller's short form without
-//! the dynamic loader's start-up cost; `PREFIX/lib/vrfexec/vrfexec-full` is the dynamic build
-//! it hands everything else to (NSS: users, groups, host names; policy mode).
+//! vrfexec's two binaries, built and laid out as they are installed (see
+//! vrfexec/src/run/launcher.rs): `PREFIX/bin/vrfexec` is the launcher, linked statically, which
+//! serves a root caller's short form without the dynamic loader's start-up cost;
+//! `PREFIX/lib/vrfexec/vrfexec-full` is the full build, linked dynamically, which it hands
+//! everything else to (NSS: users, groups, host names; policy mode).
 use std::{
     fs,
     os::unix::fs::PermissionsExt as _,
@@ -13,7 +14,7 @@ use anyhow::{bail, Context as _, Result};
 
 use crate::workspace_root;
 
-/// Where the full build goes under a prefix (vrfexec's `fast::FULL_BUILD`).
+/// Where the full build goes under a prefix (vrfexec's `run::launcher::FULL_BUILD`).
 pub const FULL_BUILD: &str = "lib/vrfexec/vrfexec-full";
 
 #[derive(Clone, Copy, PartialEq)]
@@ -31,27 +32,30 @@ impl Profile {
     }
 }
 
-/// The two builds of one profile.
+/// The two binaries of one profile.
 pub struct Builds {
-    /// Statically linked (static-pie).
+    /// The launcher, statically linked (static-pie).
     pub fast: PathBuf,
-    /// Dynamically linked, the one `cargo build` makes.
+    /// The full build, dynamically linked.
     pub full: PathBuf,
 }
 
-/// Builds both: the dynamic one as usual, the static one for the host triple with
+/// Builds both: `vrfexec-full` as usual, the launcher `vrfexec` for the host triple with
 /// `-C target-feature=+crt-static` (set for that target only, so build scripts, proc macros
 /// and the eBPF build are compiled as always).
 pub fn build(profile: Profile) -> Result<Builds> {
     let root = workspace_root();
     let host = host_triple()?;
     let release = profile == Profile::Release;
-    let mut dynamic = vec!["build", "--package", "vrfexec"];
+    let mut dynamic = vec!["build", "--package", "vrfexec", "--bin", "vrfexec-full"];
     if release {
         dynamic.push("--release");
     }
     crate::run_cmd("cargo", &dynamic)?;
-    let mut fast = dynamic.clone();
+    let mut fast = vec!["build", "--package", "vrfexec", "--bin", "vrfexec"];
+    if release {
+        fast.push("--release");
+    }
     fast.extend(["--target", &host]);
     let flags_var = format!(
         "CARGO_TARGET_{}_RUSTFLAGS",
@@ -72,7 +76,7 @@ pub fn build(profile: Profile) -> Result<Builds> {
     }
     let builds = Builds {
         fast: root.join(format!("target/{host}/{}/vrfexec", profile.dir())),
-        full: root.join(format!("target/{}/vrfexec", profile.dir())),
+        full: root.join(format!("target/{}/vrfexec-full", profile.dir())),
     };
     for binary in [&builds.fast, &builds.full] {
         if !binary.is_file() {

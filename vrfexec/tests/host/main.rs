@@ -3,7 +3,8 @@
 //! network namespaces and cgroup (lab.rs) and removes them, even when it fails.
 //!
 //! Output: one line per scenario (PASS/FAIL/SKIP) and `host: N passed, N failed, N skipped`.
-//! Not root, or no cgroup2/netns support: every scenario is printed as SKIP with the reason.
+//! Not root, or no cgroup2/netns support: every scenario is printed as SKIP with the reason;
+//! with VRFEXEC_HOST_SUITE_REQUIRED=1 (`cargo xtask test` sets it) that run fails.
 mod lab;
 mod probe;
 
@@ -101,6 +102,9 @@ const SCENARIOS: &[Scenario] = &[
     ),
 ];
 
+/// Set to 1 (by `cargo xtask test`) to make a run where every scenario is skipped fail.
+const REQUIRED_VAR: &str = "VRFEXEC_HOST_SUITE_REQUIRED";
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.first().map(String::as_str) == Some("probe") {
@@ -133,6 +137,15 @@ fn main() {
         }
     }
     println!("host: {passed} passed, {failed} failed, {skipped} skipped");
+    // `cargo xtask test` (CI) requires the suite: a run that tested nothing must not pass.
+    let required = std::env::var_os(REQUIRED_VAR).is_some_and(|v| v == "1");
+    if required && passed == 0 && failed == 0 {
+        println!(
+            "host: every scenario was skipped and {REQUIRED_VAR}=1 requires them; run the tests as \
+             root with cgroup2 and network namespaces"
+        );
+        std::process::exit(1);
+    }
     std::process::exit(if failed > 0 { 1 } else { 0 });
 }
 

@@ -22,11 +22,8 @@ use std::{
 
 use nix::sys::socket::{self, AddressFamily, SockFlag, SockType};
 
-use crate::{
-    bpf, cgroup,
-    error::{Error, Result},
-    target::Binding,
-};
+use super::{bpf, cgroup, target::Binding};
+use crate::error::{Error, Result};
 
 /// The sockets probed: the IP families and types the cgroup program runs for and a program
 /// could tell apart (raw and ICMP sockets need privileges the command may not have).

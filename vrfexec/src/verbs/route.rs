@@ -16,9 +16,13 @@ use netlink_packet_route::{
 use serde::Serialize;
 
 use crate::{
+    cli::RouteArgs,
     error::{Error, Result},
-    netlink::{LinkSource, RtNetlink},
-    target::{self, Target},
+    sys::{
+        netlink::{LinkSource, RtNetlink},
+        privilege::Caller,
+    },
+    vrf::target::{self, Target},
 };
 
 /// Which address family a destination may resolve to.
@@ -240,38 +244,29 @@ pub fn lookup(
     }
 }
 
-/// The VRF (or with `dev`, any device) a route or ping runs against; `default` is refused.
-pub fn named_target(
-    name: &std::ffi::OsStr,
-    dev: bool,
-    verb: &str,
-    instead: &str,
-) -> Result<Target> {
-    if dev {
-        return Target::device(name);
-    }
-    match Target::vrf(name)? {
-        Target::Default => Err(Error::Usage(format!(
-            "`{verb}` takes a VRF name; use {instead} for the default VRF"
-        ))),
-        target => Ok(target),
-    }
+/// The `route` verb: exit 0 reachable, 1 rejected.
+pub fn run(args: &RouteArgs, _caller: &Caller) -> Result<u8> {
+    let (text, code) = report(
+        &args.vrf,
+        args.dev,
+        &args.dest,
+        args.family.family(),
+        args.json,
+    )?;
+    super::write_stdout(text.as_bytes()).map(|()| code)
 }
 
-/// The `route` verb: (output, exit code 0 reachable / 1 rejected).
-pub fn run(
+/// What `route` prints, and its exit status.
+fn report(
     vrf: &std::ffi::OsStr,
     dev: bool,
     dest: &str,
     family: Family,
     json: bool,
 ) -> Result<(String, u8)> {
-    let target = named_target(vrf, dev, "route", "ip route get")?;
+    let target = Target::named(vrf, dev, "route", "use `ip route get` for the default VRF")?;
     let dst = resolve_destination(dest, family)?;
-    let mut netlink = RtNetlink::new().map_err(|source| Error::Netlink {
-        what: "cannot open a netlink socket",
-        source,
-    })?;
+    let mut netlink = RtNetlink::open()?;
     let binding = target::resolve(&target, &mut netlink)?;
     let vrf_name = binding.leaf.clone().unwrap_or_default();
     let answer = lookup(&vrf_name, binding.ifindex, dst, &mut netlink)?;
@@ -287,7 +282,7 @@ pub fn run(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::netlink::fake::FakeLinks;
+    use crate::sys::netlink::fake::FakeLinks;
 
     #[test]
     fn destinations_respect_the_family() {

@@ -8,8 +8,7 @@ use std::ffi::OsStr;
 
 use crate::{
     error::{Error, Result},
-    names,
-    netlink::LinkSource,
+    sys::{names, netlink::LinkSource},
 };
 
 /// What the user asked to bind to.
@@ -32,6 +31,20 @@ impl Target {
     pub fn device(word: &OsStr) -> Result<Self> {
         names::validate("device", word).map(Target::Device)
     }
+
+    /// The VRF (or with `dev`, any device) a verb that needs a table works on (`route`,
+    /// `ping`, `attach`): `default` is refused with the tool to use instead.
+    pub fn named(name: &OsStr, dev: bool, verb: &str, instead: &str) -> Result<Self> {
+        if dev {
+            return Target::device(name);
+        }
+        match Target::vrf(name)? {
+            Target::Default => Err(Error::Usage(format!(
+                "`{verb}` takes a VRF name, not default; {instead}"
+            ))),
+            target => Ok(target),
+        }
+    }
 }
 
 /// A target looked up in the kernel.
@@ -45,6 +58,15 @@ pub struct Binding {
     pub table: Option<u32>,
 }
 
+impl Binding {
+    /// The default VRF: no device, new sockets unbound.
+    pub const UNBOUND: Binding = Binding {
+        leaf: None,
+        ifindex: 0,
+        table: None,
+    };
+}
+
 pub fn resolve(target: &Target, links: &mut dyn LinkSource) -> Result<Binding> {
     let lookup = |links: &mut dyn LinkSource, name: &str| {
         links.link_by_name(name).map_err(|source| Error::Netlink {
@@ -53,11 +75,7 @@ pub fn resolve(target: &Target, links: &mut dyn LinkSource) -> Result<Binding> {
         })
     };
     match target {
-        Target::Default => Ok(Binding {
-            leaf: None,
-            ifindex: 0,
-            table: None,
-        }),
+        Target::Default => Ok(Binding::UNBOUND),
         Target::Vrf(name) => {
             let link = lookup(links, name)?.ok_or_else(|| Error::VrfNotFound(name.clone()))?;
             if !link.is_vrf() {
@@ -86,7 +104,7 @@ pub fn resolve(target: &Target, links: &mut dyn LinkSource) -> Result<Binding> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::netlink::fake::FakeLinks;
+    use crate::sys::netlink::fake::FakeLinks;
 
     fn links() -> FakeLinks {
         FakeLinks::default()

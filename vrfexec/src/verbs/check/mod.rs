@@ -11,7 +11,63 @@ use std::{collections::BTreeMap, fmt::Write as _, net::IpAddr};
 
 use serde::Serialize;
 
-use crate::{netlink::Link, route::RouteAnswer};
+use crate::{
+    cli::CheckArgs,
+    error::{Error, Result},
+    sys::{names, netlink::Link, privilege::Caller},
+    verbs::route::RouteAnswer,
+};
+
+/// `check [VRF...] [--json] [--fix [--dry-run]]`: exit 0 clean, 1 findings remain.
+pub fn run(args: &CheckArgs, caller: &Caller) -> Result<u8> {
+    if args.fix {
+        super::root_only(caller, "check --fix")?;
+    }
+    let only = args
+        .vrfs
+        .iter()
+        .map(|v| names::validate("VRF", v))
+        .collect::<Result<Vec<_>>>()?;
+    let mut snapshot = collect::snapshot()?;
+    for name in &only {
+        match snapshot.links.iter().find(|l| &l.name == name) {
+            Some(link) if link.is_vrf() => {}
+            Some(link) => {
+                return Err(Error::NotAVrf {
+                    name: name.clone(),
+                    kind: link.describe_kind(),
+                })
+            }
+            None => return Err(Error::VrfNotFound(name.clone())),
+        }
+    }
+    let mut applied = Vec::new();
+    if args.fix {
+        let ops = fix::plan(&snapshot, &only);
+        applied = ops.iter().map(fix::Op::ip_command).collect::<Vec<_>>();
+        if args.dry_run {
+            let text = if args.json {
+                serde_json::json!({ "would_run": applied }).to_string() + "\n"
+            } else {
+                applied.iter().map(|c| format!("{c}\n")).collect()
+            };
+            return super::write_stdout(text.as_bytes()).map(|()| 0);
+        }
+        fix::apply(&ops)?;
+        snapshot = collect::snapshot()?;
+    }
+    let findings = analyze(&snapshot, &only);
+    let text = if args.json {
+        let value = serde_json::json!({ "findings": findings, "applied": applied });
+        value.to_string() + "\n"
+    } else {
+        let mut text: String = applied.iter().map(|c| format!("applied: {c}\n")).collect();
+        text.push_str(&render_text(&findings, vrfs(&snapshot).len()));
+        text
+    };
+    super::write_stdout(text.as_bytes())?;
+    Ok(if has_problems(&findings) { 1 } else { 0 })
+}
 
 pub const RT_TABLE_LOCAL: u32 = 255;
 /// The metric vrf.rst suggests for an unreachable default: below every real route.
@@ -82,11 +138,11 @@ pub struct Snapshot {
     /// Route lookups of each nameserver from each VRF: (vrf, nameserver) -> answer.
     pub dns_routes: BTreeMap<(String, IpAddr), RouteAnswer>,
     /// What could defeat a binding made from the caller's cgroup (see verify.rs).
-    pub binding: crate::verify::Evidence,
+    pub binding: crate::vrf::verify::Evidence,
     /// The running kernel's (major, minor) version.
     pub kernel: Option<(u32, u32)>,
     /// The VRF grants in /etc/vrfexec.conf (None: no policy file, vrfexec is root's only).
-    pub policy: Option<crate::policy::Policy>,
+    pub policy: Option<crate::run::policy::Policy>,
     /// VRFs with an nftables output rule on their device that filters by socket owner.
     pub firewalled: Vec<String>,
     /// Why the firewall could not be read, if it could not.
@@ -336,8 +392,8 @@ fn policy_enforcement(snapshot: &Snapshot, vrf: &Link, findings: &mut Vec<Findin
         return;
     };
     let granted = policy.rules.iter().any(|r| match &r.vrfs {
-        crate::policy::Vrfs::Any => true,
-        crate::policy::Vrfs::These(list) => list.contains(&vrf.name),
+        crate::run::policy::Vrfs::Any => true,
+        crate::run::policy::Vrfs::These(list) => list.contains(&vrf.name),
     });
     if !granted {
         return;
@@ -346,13 +402,13 @@ fn policy_enforcement(snapshot: &Snapshot, vrf: &Link, findings: &mut Vec<Findin
         None if snapshot.firewalled.contains(&vrf.name) => return,
         None => format!(
             "{} grants {} to some users, and no nftables output rule on {} filters by socket owner",
-            crate::policy::POLICY_PATH,
+            crate::run::policy::POLICY_PATH,
             vrf.name,
             vrf.name
         ),
         Some(why) => format!(
             "{} grants {} to some users; the firewall could not be checked ({why})",
-            crate::policy::POLICY_PATH,
+            crate::run::policy::POLICY_PATH,
             vrf.name
         ),
     };
@@ -382,7 +438,7 @@ fn binding_traps(snapshot: &Snapshot, findings: &mut Vec<Finding>) {
             family: None,
             evidence: format!(
                 "cgroup {path}, above the VRF cgroups of commands run from here, has cgroup/sock_create program(s) {}",
-                crate::verify::describe_programs(programs)
+                crate::vrf::verify::describe_programs(programs)
             ),
             why: "the kernel runs an ancestor's sock_create programs after the VRF cgroup's: if one sets the bound device (systemd's BindNetworkInterface= does), commands run in a VRF from here are not in it (ip vrf exec runs them bound elsewhere; vrfexec refuses to run them)".into(),
             fix: vec![format!("# remove the program from {path} (systemd: BindNetworkInterface= or BPFProgram=sock_create on that unit), or run VRF commands from another cgroup")],

@@ -7,7 +7,15 @@ use std::ffi::OsString;
 
 use clap::{error::ErrorKind, Args, Parser, Subcommand};
 
-use crate::error::{Error, Result};
+use crate::{
+    error::{Error, Result},
+    run::Request,
+};
+
+pub mod generate;
+pub mod short;
+
+pub use short::VERBS;
 
 pub const USAGE: &str = "\
 vrfexec [OPTIONS] <VRF> <COMMAND> [ARGS]...
@@ -184,6 +192,7 @@ Examples:
 #[derive(Parser, Debug)]
 #[command(
     name = "vrfexec",
+    bin_name = "vrfexec",
     version,
     about = ABOUT,
     long_about = LONG_ABOUT,
@@ -301,11 +310,11 @@ pub struct FamilyArgs {
 }
 
 impl FamilyArgs {
-    pub fn family(&self) -> crate::route::Family {
+    pub fn family(&self) -> crate::verbs::route::Family {
         match (self.ipv4, self.ipv6) {
-            (true, _) => crate::route::Family::V4,
-            (_, true) => crate::route::Family::V6,
-            _ => crate::route::Family::Any,
+            (true, _) => crate::verbs::route::Family::V4,
+            (_, true) => crate::verbs::route::Family::V6,
+            _ => crate::verbs::route::Family::Any,
         }
     }
 }
@@ -421,26 +430,11 @@ pub enum Parsed {
     Printed,
 }
 
-/// The verbs (clap's subcommand names). Deciding the short form needs only these names, so
-/// the common `vrfexec VRF CMD` never builds the whole command tree; a unit test keeps the list
-/// equal to the subcommands.
-pub const VERBS: &[&str] = &[
-    "exec", "show", "identify", "pids", "move", "route", "ping", "gc", "check", "attach", "help",
-];
-
-fn is_verb_or_top_level_flag(word: &OsString) -> bool {
-    let Some(word) = word.to_str() else {
-        return false;
-    };
-    matches!(word, "-h" | "--help" | "-V" | "--version" | "--generate")
-        || word.starts_with("--generate=")
-        || VERBS.contains(&word)
-}
-
 /// The short form's parser: `exec`'s arguments at the top level.
 #[derive(Parser, Debug)]
 #[command(
     name = "vrfexec",
+    bin_name = "vrfexec",
     version,
     about = ABOUT,
     long_about = LONG_ABOUT,
@@ -456,10 +450,7 @@ pub fn parse(argv: Vec<OsString>) -> Result<Parsed> {
     // ping keeps iputils' exit status for every error, bad options included.
     let is_ping = argv.get(1).is_some_and(|w| w == "ping");
     parse_inner(argv).map_err(|err| match err {
-        Error::Usage(_) if is_ping => Error::WithStatus {
-            status: 2,
-            inner: Box::new(err),
-        },
+        Error::Usage(_) if is_ping => crate::verbs::ping::with_ping_status(err),
         err => err,
     })
 }
@@ -467,7 +458,7 @@ pub fn parse(argv: Vec<OsString>) -> Result<Parsed> {
 fn parse_inner(argv: Vec<OsString>) -> Result<Parsed> {
     match argv.get(1) {
         None => Err(Error::Usage("no VRF and command given".into())),
-        Some(first) if !is_verb_or_top_level_flag(first) => short_form(argv),
+        Some(first) if !short::is_verb_or_top_level_flag(first) => short_form(argv),
         Some(_) => match Cli::try_parse_from(argv) {
             Ok(Cli {
                 generate: None,
@@ -479,85 +470,12 @@ fn parse_inner(argv: Vec<OsString>) -> Result<Parsed> {
     }
 }
 
-/// The short form's common cases without clap, given the words after the program name (or
-/// after `exec`): `[--dev IFACE] [-v] [-u USER [-g GROUP]] [--strict] [--] WORD...`, each
-/// option at most once, as separate words or `--long=value`.
-/// Anything else (help, errors, bundled short flags, values starting with '-', non-UTF-8
-/// options) returns None and goes to clap, which gives the answer or the message. A unit test
-/// checks that whatever this accepts, clap parses to the same.
-///
-/// Why: clap is the largest part of the code a `vrfexec VRF CMD` run executes, and start-up
-/// cost under emulation, and partly on hardware, grows with the code a process runs.
-fn fast_short_form(args: &[OsString]) -> Option<ExecArgs> {
-    let mut exec = ExecArgs {
-        dev: None,
-        verbose: false,
-        user: None,
-        group: None,
-        strict: false,
-        words: Vec::new(),
-    };
-    let mut rest = args.iter();
-    let mut words_start = None;
-    while let Some(word) = rest.next() {
-        if !word.as_encoded_bytes().starts_with(b"-") {
-            words_start = Some(word);
-            break;
-        }
-        let text = word.to_str()?;
-        if text == "--" {
-            break;
-        }
-        let (name, inline) = match text.split_once('=') {
-            Some((name, value)) if name.starts_with("--") => (name, Some(value)),
-            _ => (text, None),
-        };
-        let mut value = || -> Option<OsString> {
-            let value = match inline {
-                Some(value) => OsString::from(value),
-                None => rest.next()?.clone(),
-            };
-            // clap reads a value starting with '-' as the next option (an error); an empty
-            // one is left to clap too.
-            let bytes = value.as_encoded_bytes();
-            (!bytes.is_empty() && !bytes.starts_with(b"-")).then_some(value)
-        };
-        match name {
-            "--dev" if exec.dev.is_none() => exec.dev = Some(value()?),
-            "-u" | "--user" if exec.user.is_none() => exec.user = Some(value()?),
-            "-g" | "--group" if exec.group.is_none() => exec.group = Some(value()?),
-            "-v" | "--verbose" if inline.is_none() && !exec.verbose => exec.verbose = true,
-            "--strict" if inline.is_none() && !exec.strict => exec.strict = true,
-            _ => return None,
-        }
-    }
-    exec.words.extend(words_start.cloned());
-    exec.words.extend(rest.cloned());
-    if exec.words.is_empty() || (exec.group.is_some() && exec.user.is_none()) {
-        return None;
-    }
-    Some(exec)
-}
-
-/// The common cases of the short form and of the `exec` verb (`ip vrf exec`'s habit), which
-/// [`fast_short_form`] parses without clap; None for every other command line (other verbs,
-/// help, anything clap has to judge).
-pub fn fast_exec_args(argv: &[OsString]) -> Option<ExecArgs> {
-    match argv.get(1) {
-        Some(first) if first == "exec" => fast_short_form(&argv[2..]),
-        Some(first) if !is_verb_or_top_level_flag(first) => fast_short_form(&argv[1..]),
-        _ => None,
-    }
-}
-
-/// The short form: the fast parser for the common cases, clap for the rest.
+/// The short form, through clap (the launcher's own parser, [`short`], has served the
+/// common cases before the full build runs).
 fn short_form(argv: Vec<OsString>) -> Result<Parsed> {
-    let exec = match fast_short_form(argv.get(1..).unwrap_or_default()) {
-        Some(exec) => exec,
-        None => match ShortForm::try_parse_from(argv) {
-            Ok(short) => short.exec,
-            Err(err) => return clap_error(err),
-        },
+    let exec = match ShortForm::try_parse_from(argv) {
+        Ok(short) => short.exec,
+        Err(err) => return clap_error(err),
     };
     Ok(Parsed::Run(Cli {
         generate: None,
@@ -589,21 +507,16 @@ fn one_line(err: &clap::Error) -> String {
     }
 }
 
-impl ExecArgs {
-    /// Splits the words into (target word, command argv) according to --dev.
-    pub fn split(&self) -> Result<(Option<&OsString>, &[OsString])> {
-        let (target, command) = if self.dev.is_some() {
-            (None, &self.words[..])
-        } else {
-            match self.words.split_first() {
-                Some((vrf, command)) => (Some(vrf), command),
-                None => return Err(Error::Usage("no VRF and command given".into())),
-            }
-        };
-        if command.is_empty() {
-            return Err(Error::Usage("no command given".into()));
+impl From<ExecArgs> for Request {
+    fn from(args: ExecArgs) -> Self {
+        Request {
+            dev: args.dev,
+            verbose: args.verbose,
+            user: args.user,
+            group: args.group,
+            strict: args.strict,
+            words: args.words,
         }
-        Ok((target, command))
     }
 }
 
@@ -620,12 +533,12 @@ mod tests {
             .collect()
     }
 
-    fn exec(words: &[&str]) -> ExecArgs {
+    fn exec(words: &[&str]) -> Request {
         match parse(args(words)) {
             Ok(Parsed::Run(Cli {
                 verb: Some(Verb::Exec(exec)),
                 ..
-            })) => exec,
+            })) => exec.into(),
             other => panic!("{words:?}: {other:?}"),
         }
     }
@@ -775,25 +688,23 @@ mod tests {
                 .collect();
             // The same words as the `exec` verb's arguments (no first-word rule there).
             let exec_argv = args(&[&["exec"], &words[..]].concat());
-            if let Some(fast) = fast_exec_args(&exec_argv) {
+            if let Some(fast) = short::parse(&exec_argv) {
                 match Cli::try_parse_from(&exec_argv) {
                     Ok(Cli {
                         verb: Some(Verb::Exec(clap)),
                         ..
-                    }) => assert_eq!(format!("{clap:?}"), format!("{fast:?}"), "exec {words:?}"),
+                    }) => assert_eq!(Request::from(clap), fast, "exec {words:?}"),
                     Ok(other) => panic!("exec {words:?}: clap parsed {:?}", other.verb),
                     Err(err) => panic!("exec {words:?}: fast parser accepted, clap says {err}"),
                 }
             }
             let argv = args(&words);
-            let Some(fast) = fast_exec_args(&argv) else {
+            let Some(fast) = short::parse(&argv) else {
                 continue;
             };
             accepted += 1;
             match ShortForm::try_parse_from(&argv) {
-                Ok(clap) => {
-                    assert_eq!(format!("{:?}", clap.exec), format!("{fast:?}"), "{words:?}")
-                }
+                Ok(clap) => assert_eq!(Request::from(clap.exec), fast, "{words:?}"),
                 Err(err) => panic!("{words:?}: fast parser accepted, clap says {err}"),
             }
         }
@@ -805,7 +716,7 @@ mod tests {
             &["--user=alice", "--group=wheel", "--", "-odd", "cmd"],
             &["--dev=eth0", "--verbose", "cmd"],
         ] {
-            assert!(fast_short_form(&args(words)[1..]).is_some(), "{words:?}");
+            assert!(short::parse(&args(words)).is_some(), "{words:?}");
         }
     }
 
@@ -828,7 +739,7 @@ mod tests {
                 Ok(Parsed::Run(Cli {
                     verb: Some(Verb::Exec(e)),
                     ..
-                })) => e.split().expect_err("no command"),
+                })) => Request::from(e).split().expect_err("no command"),
                 Ok(other) => panic!("{words:?}: {other:?}"),
                 Err(err) => err,
             };

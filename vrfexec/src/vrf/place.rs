@@ -3,12 +3,10 @@
 //! namespace, so a moved service stays inside its systemd unit, as vrfexec itself does.
 use std::os::fd::AsFd as _;
 
+use super::{bpf, cgroup, lock, target::Binding};
 use crate::{
-    bpf, cgroup,
     error::{Error, Result},
-    lock, privilege,
-    target::Binding,
-    Log,
+    log::Log,
 };
 
 /// The process to place and where it is now.
@@ -63,7 +61,7 @@ fn ensure_program(dir: &std::os::fd::OwnedFd, ifindex: u32, log: &Log) -> Result
         ));
         return Ok(());
     }
-    let memlock = privilege::raise_memlock_if_needed()?;
+    let memlock = bpf::raise_memlock_if_needed()?;
     let mut program = bpf::load(ifindex)?;
     program.attach_legacy(dir.as_fd())?;
     memlock.restore();

@@ -6,9 +6,13 @@ use std::{ffi::OsString, fmt::Write as _};
 use serde::Serialize;
 
 use crate::{
+    cli::ShowArgs,
     error::{Error, Result},
-    names,
-    netlink::{Link, LinkSource},
+    sys::{
+        names,
+        netlink::{Link, LinkSource, RtNetlink},
+        privilege::Caller,
+    },
 };
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -68,7 +72,13 @@ pub fn render_text(vrfs: &[VrfInfo]) -> String {
     out
 }
 
-pub fn run(name: Option<&OsString>, json: bool, links: &mut dyn LinkSource) -> Result<String> {
+pub fn run(args: &ShowArgs, _caller: &Caller) -> Result<u8> {
+    let text = report(args.vrf.as_ref(), args.json, &mut RtNetlink::open()?)?;
+    super::write_stdout(text.as_bytes()).map(|()| 0)
+}
+
+/// The text or JSON `show` prints for `name` (or every VRF).
+pub fn report(name: Option<&OsString>, json: bool, links: &mut dyn LinkSource) -> Result<String> {
     let name = name.map(|n| names::validate("VRF", n)).transpose()?;
     let all = links.links().map_err(|source| Error::Netlink {
         what: "cannot list devices over netlink",
@@ -100,7 +110,7 @@ pub fn run(name: Option<&OsString>, json: bool, links: &mut dyn LinkSource) -> R
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::netlink::fake::FakeLinks;
+    use crate::sys::netlink::fake::FakeLinks;
 
     fn lab() -> FakeLinks {
         let mut links = FakeLinks::default()
@@ -120,7 +130,7 @@ mod tests {
 
     #[test]
     fn text_lists_vrfs_with_members() {
-        let out = run(None, false, &mut lab()).expect("show");
+        let out = report(None, false, &mut lab()).expect("show");
         let lines: Vec<&str> = out.lines().collect();
         assert_eq!(lines.len(), 3, "{out}");
         assert!(lines[0].starts_with("Name"));
@@ -133,7 +143,7 @@ mod tests {
 
     #[test]
     fn json_has_ip_vrf_show_keys() {
-        let out = run(None, true, &mut lab()).expect("show");
+        let out = report(None, true, &mut lab()).expect("show");
         let value: serde_json::Value = serde_json::from_str(&out).expect("json");
         assert_eq!(value[0]["name"], "red");
         assert_eq!(value[0]["table"], 10);
@@ -144,26 +154,26 @@ mod tests {
 
     #[test]
     fn one_vrf_and_errors() {
-        let out = run(Some(&"blue".into()), true, &mut lab()).expect("blue");
+        let out = report(Some(&"blue".into()), true, &mut lab()).expect("blue");
         assert!(out.contains("\"name\":\"blue\"") && !out.contains("red"));
         assert!(matches!(
-            run(Some(&"green".into()), false, &mut lab()),
+            report(Some(&"green".into()), false, &mut lab()),
             Err(Error::VrfNotFound(_))
         ));
         assert!(matches!(
-            run(Some(&"eth0".into()), false, &mut lab()),
+            report(Some(&"eth0".into()), false, &mut lab()),
             Err(Error::NotAVrf { .. })
         ));
-        assert!(run(Some(&"a/b".into()), false, &mut lab()).is_err());
+        assert!(report(Some(&"a/b".into()), false, &mut lab()).is_err());
     }
 
     #[test]
     fn no_vrf_is_not_an_error() {
         let mut links = FakeLinks::default().with(1, "lo", None, None);
         assert_eq!(
-            run(None, false, &mut links).expect("show"),
+            report(None, false, &mut links).expect("show"),
             "No VRF has been configured\n"
         );
-        assert_eq!(run(None, true, &mut links).expect("show"), "[]\n");
+        assert_eq!(report(None, true, &mut links).expect("show"), "[]\n");
     }
 }

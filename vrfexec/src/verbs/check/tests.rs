@@ -1,5 +1,5 @@
 use super::{fix::*, *};
-use crate::netlink::Link;
+use crate::sys::netlink::Link;
 
 fn link(
     index: u32,
@@ -270,7 +270,7 @@ fn a_missing_l3mdev_rule_is_added_first() {
     assert!(plan(&applied(s, &ops), &[]).is_empty());
 }
 
-fn with_binding_evidence(evidence: crate::verify::Evidence, kernel: (u32, u32)) -> Snapshot {
+fn with_binding_evidence(evidence: crate::vrf::verify::Evidence, kernel: (u32, u32)) -> Snapshot {
     Snapshot {
         binding: evidence,
         kernel: Some(kernel),
@@ -280,10 +280,10 @@ fn with_binding_evidence(evidence: crate::verify::Evidence, kernel: (u32, u32)) 
 
 #[test]
 fn a_program_above_the_vrf_cgroups_is_an_error() {
-    let evidence = crate::verify::Evidence {
+    let evidence = crate::vrf::verify::Evidence {
         ancestors: vec![(
             "/system.slice/x.service".into(),
-            vec![crate::bpf::AttachedProgram {
+            vec![crate::vrf::bpf::AttachedProgram {
                 id: 31,
                 name: Some("sd_bind".into()),
             }],
@@ -306,7 +306,7 @@ fn a_program_above_the_vrf_cgroups_is_an_error() {
 
 #[test]
 fn net_cls_is_an_error_only_before_the_fix() {
-    let evidence = crate::verify::Evidence {
+    let evidence = crate::vrf::verify::Evidence {
         net_v1: vec![("net_cls,net_prio".into(), "/".into())],
         ..Default::default()
     };
@@ -343,7 +343,7 @@ fn reads_the_owner_filter_from_nft_json() {
 
 #[test]
 fn a_granted_vrf_without_an_owner_filter_is_reported() {
-    let policy = crate::policy::Policy::parse("allow user alice vrf red,blue\n").ok();
+    let policy = crate::run::policy::Policy::parse("allow user alice vrf red,blue\n").ok();
     let snapshot = Snapshot {
         policy,
         firewalled: vec!["red".into()],
@@ -357,7 +357,7 @@ fn a_granted_vrf_without_an_owner_filter_is_reported() {
         .collect();
     assert_eq!(vrfs, [Some("blue".to_owned())]);
     let unreadable = Snapshot {
-        policy: crate::policy::Policy::parse("allow group g vrf *\n").ok(),
+        policy: crate::run::policy::Policy::parse("allow group g vrf *\n").ok(),
         firewall_error: Some("nft (nftables) is not installed".into()),
         ..stock()
     };

@@ -1,21 +1,26 @@
-//! The two builds of vrfexec, and how the static one hands over to the full one.
+//! The launcher's run, and how it hands over to the full build.
 //!
 //! A dynamically linked program spends much of a short run in the dynamic loader before `main`
 //! (under emulation about as long as all of vrfexec's own work on the warm path); `ip vrf exec`
-//! pays it too. So vrfexec is installed as two builds of this one source:
+//! pays it too. So vrfexec is two binaries of this one library:
 //!
-//! - `PREFIX/bin/vrfexec`, statically linked (static-pie, `-C target-feature=+crt-static`):
-//!   no loader. It serves the common case itself: a root caller running the short form or the
-//!   `exec` verb (`vrfexec [exec] VRF COMMAND...`, `--dev`, `-v`, `--strict`) without
-//!   `--user`/`--group`.
-//! - `PREFIX/lib/vrfexec/vrfexec-full`, dynamically linked: everything. Looking up users and
-//!   groups (glibc's NSS: files, systemd, LDAP, sssd) and host names needs the shared libc,
-//!   which a static program cannot load safely. The static build execs it with the same argv,
-//!   environment, fds and signal dispositions for every other command line and every non-root
-//!   caller, before doing anything else.
+//! - `PREFIX/bin/vrfexec` (`src/bin/vrfexec.rs`), the launcher, installed statically linked
+//!   (static-pie, `-C target-feature=+crt-static`): no loader, no clap. It serves the common
+//!   case itself: a root caller running the short form or the `exec` verb (`vrfexec [exec] VRF
+//!   COMMAND...`, `--dev`, `-v`, `--strict`) without `--user`/`--group`, parsed by
+//!   [`crate::cli::short`] and run by [`crate::run::run`].
+//! - `PREFIX/lib/vrfexec/vrfexec-full` (`src/bin/vrfexec-full.rs`), dynamically linked:
+//!   everything, through clap. Looking up users and groups (glibc's NSS: files, systemd, LDAP,
+//!   sssd) and host names needs the shared libc, which a static program cannot load safely.
+//!   The launcher execs it with the same argv, environment, fds and signal dispositions for
+//!   every other command line and every non-root caller, before doing anything else.
+//!
+//! In a cargo build tree the two sit side by side (`target/release/vrfexec` and
+//! `target/release/vrfexec-full`); the launcher uses a `vrfexec-full` beside itself when there
+//! is one, so `cargo run` works without installing.
 //!
 //! Policy mode (file capabilities for non-root callers) needs NSS, so the capabilities belong
-//! on vrfexec-full. A static build that finds itself privileged for a non-root caller refuses
+//! on vrfexec-full. A launcher that finds itself privileged for a non-root caller refuses
 //! (exit 125) rather than run without the checks policy mode makes.
 use std::{
     ffi::OsString,
@@ -23,25 +28,42 @@ use std::{
     path::{Path, PathBuf},
 };
 
-use crate::{cli, error::Error};
+use super::{exec, Request};
+use crate::{cli::short, error::Error, sys::privilege::Caller};
 
-/// Whether this is the static build.
-pub const STATIC: bool = cfg!(target_feature = "crt-static");
-
-/// The full build, relative to the installation prefix (the static build's `../..`).
+/// The full build, relative to the installation prefix (the launcher's `../..`).
 pub const FULL_BUILD: &str = "lib/vrfexec/vrfexec-full";
 
-/// What the static build does with a command line.
+/// The full build's file name, for a build tree where it sits beside the launcher.
+const FULL_BUILD_NAME: &str = "vrfexec-full";
+
+/// The launcher's whole run: serve root's short form, hand the rest over. Returns only the
+/// error that stopped it.
+pub fn run(argv: &[OsString]) -> Error {
+    if Caller::current().policy_mode {
+        return refuse_privileged();
+    }
+    match route(argv, nix::unistd::getuid().is_root()) {
+        Route::Serve(request) => super::run(
+            &request,
+            &Caller { policy_mode: false },
+            &exec::InheritedFds::snapshot(),
+        ),
+        Route::HandOver => hand_over(argv),
+    }
+}
+
+/// What the launcher does with a command line.
 #[derive(Debug)]
 pub enum Route {
     /// Serve it here: a root caller's short form or `exec`, nothing that needs NSS.
-    Serve(cli::ExecArgs),
+    Serve(Request),
     /// Exec the full build with the same argv.
     HandOver,
 }
 
 pub fn route(argv: &[OsString], caller_is_root: bool) -> Route {
-    match cli::fast_exec_args(argv) {
+    match short::parse(argv) {
         Some(args) if caller_is_root && args.user.is_none() && args.group.is_none() => {
             Route::Serve(args)
         }
@@ -49,8 +71,14 @@ pub fn route(argv: &[OsString], caller_is_root: bool) -> Route {
     }
 }
 
-/// The full build that belongs with the binary at `exe` (`PREFIX/bin/vrfexec`).
+/// The full build that belongs with the launcher at `exe`: `PREFIX/lib/vrfexec/vrfexec-full`
+/// for `PREFIX/bin/vrfexec`, or in a build tree the `vrfexec-full` beside it.
 pub fn full_build_of(exe: &Path) -> PathBuf {
+    if let Some(beside) = exe.parent().map(|dir| dir.join(FULL_BUILD_NAME)) {
+        if beside.is_file() {
+            return beside;
+        }
+    }
     let prefix = exe
         .parent()
         .and_then(Path::parent)
@@ -69,8 +97,8 @@ pub fn hand_over(argv: &[OsString]) -> Error {
         Ok(exe) => full_build_of(&exe),
         Err(err) => return err,
     };
-    crate::exec::restore_sigpipe();
-    let errno = crate::exec::execv(&full, argv);
+    exec::restore_sigpipe();
+    let errno = exec::execv(&full, argv);
     if errno == nix::errno::Errno::EPERM {
         let bounding = caps::read(None, caps::CapSet::Bounding).ok();
         if bounding_lacks_caps(bounding.as_ref()) {
@@ -104,7 +132,7 @@ fn bounding_lacks_caps(bounding: Option<&caps::CapsHashSet>) -> bool {
     })
 }
 
-/// The static build with file capabilities, run by a non-root user: refuse (see the module).
+/// The launcher with file capabilities, run by a non-root user: refuse (see the module).
 pub fn refuse_privileged() -> Error {
     let exe = match own_exe() {
         Ok(exe) => exe,

@@ -13,9 +13,14 @@ use std::{
 };
 
 use crate::{
-    cgroup::{self, VRF_DIR},
+    cli::GcArgs,
     error::{Error, Result},
-    lock, Log,
+    log::Log,
+    sys::privilege::Caller,
+    vrf::{
+        cgroup::{self, VRF_DIR},
+        lock,
+    },
 };
 
 /// Where the walk reads the tree, and the cgroup path found there (for the locks' names).
@@ -42,7 +47,14 @@ pub struct Report {
     pub kept: Vec<PathBuf>,
 }
 
-pub fn run(dry_run: bool, log: &Log) -> Result<Report> {
+pub fn run(args: &GcArgs, caller: &Caller) -> Result<u8> {
+    super::root_only(caller, "gc")?;
+    collect_garbage(args.dry_run, &Log(args.verbose || args.dry_run))?;
+    Ok(0)
+}
+
+/// Removes (or with `dry_run`, lists) the unused VRF cgroups and stale locks.
+pub fn collect_garbage(dry_run: bool, log: &Log) -> Result<Report> {
     let root = cgroup::CgroupRoot::open()?;
     let (access, cgroup_root) = root.access_root();
     let tree = Tree {

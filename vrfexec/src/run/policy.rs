@@ -22,9 +22,11 @@ use std::{
     path::Path,
 };
 
+use super::identity;
 use crate::{
     error::{Error, Result},
-    identity, names,
+    sys::names,
+    vrf::{cgroup, place, target::Target},
 };
 
 /// The policy file. Fixed on purpose.
@@ -164,6 +166,47 @@ pub fn log_denial(message: &str) {
             text.as_ptr(),
         );
         libc::closelog();
+    }
+}
+
+/// Policy mode: may `caller` use `target`? Denials are logged and explained.
+///
+/// `default` is a VRF like any other here (`allow ... vrf default`, or `*`): leaving a VRF is
+/// what a command that root put in one must not do by itself. A caller under `--strict` is
+/// refused whatever the target: moving it is exactly what --strict forbids.
+pub fn authorize(target: &Target, caller: &identity::Identity) -> Result<()> {
+    let deny = |why: String| {
+        log_denial(&format!(
+            "denied uid {} ({}): {why}",
+            caller.uid, caller.name
+        ));
+        Error::Refused(why)
+    };
+    let own = place::Subject::current()?.cgroup;
+    if own.rsplit('/').next() == Some(cgroup::STRICT_DIR) && cgroup::vrf_of_path(&own).is_some() {
+        return Err(deny(format!(
+            "user {} runs under --strict (cgroup {own}), which vrfexec will not move to another VRF",
+            caller.name
+        )));
+    }
+    let vrf = match target {
+        Target::Device(dev) => {
+            return Err(deny(format!(
+                "--dev {dev} needs root: the policy grants VRFs only"
+            )))
+        }
+        Target::Default => names::DEFAULT_VRF,
+        Target::Vrf(vrf) => vrf.as_str(),
+    };
+    let policy = Policy::load(Path::new(POLICY_PATH)).map_err(|e| deny(e.to_string()))?;
+    let groups = identity::group_names(caller.gid, &caller.groups);
+    if policy.allows(&caller.name, &groups, vrf) {
+        Ok(())
+    } else {
+        Err(deny(format!(
+            "user {} may not use VRF {vrf}: no rule in {POLICY_PATH} allows it",
+            caller.name
+        )))
     }
 }
 

@@ -1,5 +1,5 @@
-//! The verbs about processes: `identify` (which VRF a process runs in), `pids` (the processes
-//! in a VRF) and `move` (put a running process into a VRF).
+//! What the process verbs share: `identify` (which VRF a process runs in), `pids` (the
+//! processes in a VRF) and `move` (put a running process into a VRF).
 //!
 //! All of them read the placement from the cgroup tree, as iproute2 does (`vrf_identify()`,
 //! `ipvrf_pids()` in ip/ipvrf.c), so processes placed by either tool are found, whatever the
@@ -9,12 +9,16 @@ use std::{ffi::OsString, fmt::Write as _, fs, os::unix::fs::MetadataExt as _, pa
 use procfs_core::{process::Stat, FromRead as _};
 use serde::Serialize;
 
+pub use crate::vrf::place::Subject;
 use crate::{
-    cgroup::{self, CGROUP_PROCS, VRF_DIR},
     error::{Error, Result},
-    place::{self, Subject},
-    target::{self, Target},
-    Log,
+    log::Log,
+    sys::netlink::{LinkSource, RtNetlink},
+    vrf::{
+        cgroup::{self, CGROUP_PROCS, VRF_DIR},
+        place,
+        target::{self, Binding, Target},
+    },
 };
 
 /// The kernel's PF_KTHREAD flag in /proc/PID/stat.
@@ -40,19 +44,6 @@ pub struct Identity {
     pub cgroup: String,
 }
 
-pub fn identify(pid: Option<&str>, json: bool) -> Result<String> {
-    let subject = match pid {
-        Some(word) => Subject::process(parse_pid(word)?)?,
-        None => Subject::current()?,
-    };
-    let identity = Identity {
-        pid: subject.pid,
-        vrf: cgroup::vrf_of_path(&subject.cgroup).map(str::to_owned),
-        cgroup: subject.cgroup,
-    };
-    Ok(render_identity(&identity, json))
-}
-
 /// Text: the VRF name, or nothing for the default VRF (as `ip vrf identify`). JSON: an object.
 pub fn render_identity(identity: &Identity, json: bool) -> String {
     if json {
@@ -72,11 +63,7 @@ pub struct ProcessEntry {
     pub comm: String,
 }
 
-pub fn pids(
-    name: &OsString,
-    json: bool,
-    links: &mut dyn crate::netlink::LinkSource,
-) -> Result<String> {
+pub fn pids(name: &OsString, json: bool, links: &mut dyn LinkSource) -> Result<String> {
     let vrf = match Target::vrf(name)? {
         Target::Default => return Err(Error::Usage("`pids` takes a VRF name, not default".into())),
         target => target,
@@ -200,22 +187,11 @@ pub fn move_process(pid: &str, vrf: &OsString, log: &Log) -> Result<()> {
         )));
     }
     if target != Target::Default {
-        crate::privilege::check_bpf_capabilities()?;
+        crate::sys::privilege::check_bpf_capabilities()?;
     }
     let binding = match &target {
-        Target::Default => target::Binding {
-            leaf: None,
-            ifindex: 0,
-            table: None,
-        },
-        _ => {
-            let mut netlink =
-                crate::netlink::RtNetlink::new().map_err(|source| Error::Netlink {
-                    what: "cannot open a netlink socket",
-                    source,
-                })?;
-            target::resolve(&target, &mut netlink)?
-        }
+        Target::Default => Binding::UNBOUND,
+        _ => target::resolve(&target, &mut RtNetlink::open()?)?,
     };
     let subject = Subject::process(pid)?;
     log.step(format_args!("moving PID {pid} from {}", subject.cgroup));
@@ -238,7 +214,7 @@ impl Pidfd {
         let pid = libc::pid_t::try_from(pid).map_err(|_| Error::NoSuchProcess(pid))?;
         // SAFETY: pidfd_open takes a pid and flags and returns a new fd or -1.
         let rc = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
-        let err = match crate::cgroup::owned_fd(rc) {
+        let err = match crate::sys::fd::owned(rc) {
             Ok(fd) => return Ok(Self(Some(fd))),
             Err(err) => err,
         };

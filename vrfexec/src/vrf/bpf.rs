@@ -203,12 +203,6 @@ fn sys_bpf<T>(cmd: libc::c_long, attr: &mut T) -> io::Result<libc::c_long> {
     Ok(rc)
 }
 
-fn fd_from(rc: libc::c_long) -> io::Result<std::os::fd::OwnedFd> {
-    let raw = i32::try_from(rc).map_err(io::Error::other)?;
-    // SAFETY: the kernel just returned this fd and nothing else owns it.
-    Ok(unsafe { std::os::fd::FromRawFd::from_raw_fd(raw) })
-}
-
 /// The one program attached directly to `cgroup` for `attach_type`: its fd, its info and
 /// the ids of its maps.
 fn attached_program(
@@ -239,7 +233,7 @@ fn program_by_id(id: u32, map_ids: &mut [u32; 4]) -> Option<(OwnedFd, ProgInfo)>
         id,
         ..Default::default()
     };
-    let prog = fd_from(sys_bpf(BPF_PROG_GET_FD_BY_ID, &mut get).ok()?).ok()?;
+    let prog = crate::sys::fd::owned(sys_bpf(BPF_PROG_GET_FD_BY_ID, &mut get).ok()?).ok()?;
     let mut info = ProgInfo {
         nr_map_ids: map_ids.len() as u32,
         map_ids: map_ids.as_mut_ptr() as u64,
@@ -317,7 +311,7 @@ pub fn attached_ifindex(cgroup: BorrowedFd<'_>) -> Option<u32> {
         id: map_ids[0],
         ..Default::default()
     };
-    let map = fd_from(sys_bpf(BPF_MAP_GET_FD_BY_ID, &mut get).ok()?).ok()?;
+    let map = crate::sys::fd::owned(sys_bpf(BPF_MAP_GET_FD_BY_ID, &mut get).ok()?).ok()?;
     let mut map_info = MapInfo::default();
     let mut by_fd = InfoByFdAttr {
         bpf_fd: u32::try_from(map.as_raw_fd()).ok()?,
@@ -390,7 +384,7 @@ fn create_map(map: &MapDef, ifindex: Option<u32>) -> Result<OwnedFd> {
         ..Default::default()
     };
     let fd = sys_bpf(BPF_MAP_CREATE, &mut create)
-        .and_then(fd_from)
+        .and_then(crate::sys::fd::owned)
         .map_err(|e| syscall_error(WHAT, &e))?;
     let map_fd = u32::try_from(fd.as_raw_fd()).map_err(|e| object_error(WHAT, e))?;
     if !map.data.is_empty() {
@@ -458,7 +452,7 @@ fn load_program(
         ..Default::default()
     };
     let fd = sys_bpf(BPF_PROG_LOAD, &mut attr)
-        .and_then(fd_from)
+        .and_then(crate::sys::fd::owned)
         .map_err(|e| syscall_error(WHAT, &e))?;
     // The program holds references to its maps; ours close when `maps` is dropped.
     drop(maps);
@@ -518,6 +512,40 @@ fn prog_attach(prog: BorrowedFd<'_>, target: BorrowedFd<'_>, attach_type: u32) -
     };
     let mut attr = attr;
     sys_bpf(BPF_PROG_ATTACH, &mut attr).map(|_| ())
+}
+
+/// RLIMIT_MEMLOCK as it was before vrfexec raised it, to restore before exec.
+pub struct MemlockRestore(Option<(libc::rlim_t, libc::rlim_t)>);
+
+/// Raises RLIMIT_MEMLOCK to infinity on kernels that still charge BPF to it (< 5.11).
+pub fn raise_memlock_if_needed() -> Result<MemlockRestore> {
+    match crate::sys::kernel_version() {
+        Some(version) if version >= (5, 11) => return Ok(MemlockRestore(None)),
+        _ => {}
+    }
+    use nix::sys::resource::{getrlimit, setrlimit, Resource, RLIM_INFINITY};
+    let old = getrlimit(Resource::RLIMIT_MEMLOCK)
+        .map_err(|e| Error::os("cannot read RLIMIT_MEMLOCK", e.into()))?;
+    setrlimit(Resource::RLIMIT_MEMLOCK, RLIM_INFINITY, RLIM_INFINITY).map_err(|e| Error::Bpf {
+        what: "cannot raise RLIMIT_MEMLOCK",
+        reason: crate::error::os_text(&std::io::Error::from(e)),
+        hint: "kernels before 5.11 charge BPF to it; run as root or raise it (ulimit -l unlimited)",
+    })?;
+    Ok(MemlockRestore(Some(old)))
+}
+
+impl MemlockRestore {
+    pub fn restore(self) {
+        if let Some((soft, hard)) = self.0 {
+            // Lowering a limit cannot fail for lack of privilege; if it did, the command
+            // merely keeps a higher limit.
+            let _ = nix::sys::resource::setrlimit(
+                nix::sys::resource::Resource::RLIMIT_MEMLOCK,
+                soft,
+                hard,
+            );
+        }
+    }
 }
 
 #[cfg(test)]

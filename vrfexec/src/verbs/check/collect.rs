@@ -12,8 +12,8 @@ use netlink_packet_route::{
 use super::{Family, Rule, RuleAction, Snapshot};
 use crate::{
     error::{Error, Result},
-    netlink::{LinkSource as _, RtNetlink},
-    route,
+    sys::netlink::{LinkSource as _, RtNetlink},
+    verbs::route,
 };
 
 fn netlink_error(what: &'static str) -> impl FnOnce(std::io::Error) -> Error {
@@ -166,9 +166,10 @@ pub fn snapshot() -> Result<Snapshot> {
     }
     snapshot.links = links;
     snapshot.binding = binding_evidence();
-    snapshot.kernel = crate::privilege::kernel_version();
+    snapshot.kernel = crate::sys::kernel_version();
     snapshot.policy =
-        crate::policy::Policy::load(std::path::Path::new(crate::policy::POLICY_PATH)).ok();
+        crate::run::policy::Policy::load(std::path::Path::new(crate::run::policy::POLICY_PATH))
+            .ok();
     if snapshot.policy.is_some() {
         match nft_ruleset().and_then(|json| firewalled_vrfs(&json)) {
             Ok(vrfs) => snapshot.firewalled = vrfs,
@@ -249,14 +250,18 @@ pub fn firewalled_vrfs(json: &str) -> std::result::Result<Vec<String>, String> {
 
 /// The evidence a run from this cgroup would be checked against: the cgroups from the parent
 /// of its VRF cgroups (`<own>/vrf`, as vrfexec and iproute2 place runs) up to the root.
-fn binding_evidence() -> crate::verify::Evidence {
+fn binding_evidence() -> crate::vrf::verify::Evidence {
     let own = fs::read("/proc/self/cgroup")
         .ok()
-        .and_then(|text| crate::cgroup::unified_path(&text).ok().flatten());
+        .and_then(|text| crate::vrf::cgroup::unified_path(&text).ok().flatten());
     let first = own
         .map(|own| {
-            crate::cgroup::vrf_cgroup(&own, crate::cgroup::netns_name("self").as_deref(), None)
+            crate::vrf::cgroup::vrf_cgroup(
+                &own,
+                crate::vrf::cgroup::netns_name("self").as_deref(),
+                None,
+            )
         })
         .unwrap_or_else(|| "/".to_owned());
-    crate::verify::Evidence::collect(&first)
+    crate::vrf::verify::Evidence::collect(&first)
 }

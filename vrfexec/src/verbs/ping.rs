@@ -19,11 +19,41 @@ use std::{
 };
 
 use crate::{
+    cli::PingArgs,
     error::{Error, Result},
-    netlink::RtNetlink,
-    route::{self, Family},
-    target,
+    sys::{netlink::RtNetlink, privilege::Caller},
+    verbs::route::{self, Family},
+    vrf::target::{self, Target},
 };
+
+/// ping's exit status for every error, bad options included, as iputils has it (1 is "no
+/// reply", 0 "some reply").
+pub const EXIT_ERROR: u8 = 2;
+
+/// Gives an error ping's own exit status.
+pub fn with_ping_status(err: Error) -> Error {
+    Error::WithStatus {
+        status: EXIT_ERROR,
+        inner: Box::new(err),
+    }
+}
+
+/// The `ping` verb: exit 0 some reply, 1 none, 2 error.
+pub fn run(args: &PingArgs, _caller: &Caller) -> Result<u8> {
+    let privileged = caps::has_cap(None, caps::CapSet::Effective, caps::Capability::CAP_NET_RAW)
+        .unwrap_or(false);
+    parse_options(
+        args.count.as_deref(),
+        args.interval.as_deref(),
+        args.timeout.as_deref(),
+        args.size.as_deref(),
+        args.family.family(),
+        args.quiet,
+        privileged,
+    )
+    .and_then(|options| ping(&args.vrf, args.dev, &args.dest, &options))
+    .map_err(with_ping_status)
+}
 
 const ICMP_ECHO_REQUEST: u8 = 8;
 const ICMP_ECHO_REPLY: u8 = 0;
@@ -443,15 +473,13 @@ fn now_since_epoch() -> Duration {
         .unwrap_or_default()
 }
 
-/// The `ping` verb. Output goes to stdout as it happens; returns the exit code.
-pub fn run(vrf: &OsStr, dev: bool, dest: &str, options: &PingOptions) -> Result<u8> {
+/// Pings `dest` from inside the VRF. Output goes to stdout as it happens; returns the exit
+/// code.
+fn ping(vrf: &OsStr, dev: bool, dest: &str, options: &PingOptions) -> Result<u8> {
     use std::io::Write as _;
-    let target = route::named_target(vrf, dev, "ping", "ping(8)")?;
+    let target = Target::named(vrf, dev, "ping", "use ping(8) for the default VRF")?;
     let dst = route::resolve_destination(dest, options.family)?;
-    let mut netlink = RtNetlink::new().map_err(|source| Error::Netlink {
-        what: "cannot open a netlink socket",
-        source,
-    })?;
+    let mut netlink = RtNetlink::open()?;
     let binding = target::resolve(&target, &mut netlink)?;
     drop(netlink);
     let vrf_name = binding.leaf.unwrap_or_default();

@@ -79,6 +79,14 @@ pub struct RtNetlink {
 }
 
 impl RtNetlink {
+    /// [`RtNetlink::new`] with vrfexec's message for a failure.
+    pub fn open() -> crate::error::Result<Self> {
+        Self::new().map_err(|source| crate::error::Error::Netlink {
+            what: "cannot open a netlink socket",
+            source,
+        })
+    }
+
     pub fn new() -> io::Result<Self> {
         let mut socket = Socket::new(NETLINK_ROUTE)?;
         socket.bind_auto()?;

@@ -537,7 +537,7 @@ fn fsmount_cgroup2() -> io::Result<OwnedFd> {
     let fstype = c"cgroup2";
     // SAFETY: fsopen takes a NUL-terminated string and flags; it returns a new fd or -1.
     let fs_fd = unsafe { libc::syscall(libc::SYS_fsopen, fstype.as_ptr(), FSOPEN_CLOEXEC) };
-    let fs_fd = owned_fd(fs_fd)?;
+    let fs_fd = crate::sys::fd::owned(fs_fd)?;
     // SAFETY: fs_fd is a valid fs context fd; CMD_CREATE takes no key or value (NULL, 0).
     let rc = unsafe {
         libc::syscall(
@@ -555,19 +555,10 @@ fn fsmount_cgroup2() -> io::Result<OwnedFd> {
     // SAFETY: fs_fd is a created fs context; flags and attributes are plain integers.
     let mount_fd =
         unsafe { libc::syscall(libc::SYS_fsmount, fs_fd.as_raw_fd(), FSMOUNT_CLOEXEC, 0) };
-    owned_fd(mount_fd)
+    crate::sys::fd::owned(mount_fd)
 }
 
 /// An fd a raw syscall returned, or the OS error for a negative return.
-pub(crate) fn owned_fd(ret: libc::c_long) -> io::Result<OwnedFd> {
-    if ret < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    let raw = i32::try_from(ret).map_err(io::Error::other)?;
-    // SAFETY: the kernel just returned this fd to us and nothing else owns it.
-    Ok(unsafe { OwnedFd::from_raw_fd(raw) })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,11 +1,9 @@
-//! What vrfexec needs from the kernel before it changes anything: capabilities, and on old
-//! kernels a raised RLIMIT_MEMLOCK.
+//! Capabilities: which ones vrfexec has, and when they are effective.
 //!
 //! Loading a cgroup socket program needs CAP_BPF (CAP_SYS_ADMIN before Linux 5.8) and, being a
 //! networking program type, CAP_NET_ADMIN; attaching it needs CAP_NET_ADMIN. Checking first lets
 //! vrfexec name the missing capability instead of reporting a bare EPERM after it has created
-//! a cgroup. Kernels before 5.11 charge BPF memory to RLIMIT_MEMLOCK; the old limit is put back
-//! before exec so the command inherits the caller's limits unchanged.
+//! a cgroup.
 //!
 //! In policy mode (the capable build run by a user) capabilities are effective only around the
 //! steps that need them: [`lower`] empties the effective set at start, so parsing, user and
@@ -17,6 +15,24 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use caps::{CapSet, Capability};
 
 use crate::error::{Error, Result};
+
+/// Who runs vrfexec, in which mode; decided once at start.
+#[derive(Debug, Clone, Copy)]
+pub struct Caller {
+    /// vrfexec runs with privileges its caller does not have (file capabilities or setuid:
+    /// the kernel sets AT_SECURE) for a caller who is not root: policy mode.
+    pub policy_mode: bool,
+}
+
+impl Caller {
+    pub fn current() -> Self {
+        // SAFETY: getauxval only reads the process's auxiliary vector.
+        let secure = unsafe { libc::getauxval(libc::AT_SECURE) } != 0;
+        Caller {
+            policy_mode: secure && !nix::unistd::getuid().is_root(),
+        }
+    }
+}
 
 /// Set once [`lower`] has run: [`with`] then raises what a step needs.
 static LOWERED: AtomicBool = AtomicBool::new(false);
@@ -88,67 +104,4 @@ pub fn check_bpf_capabilities() -> Result<()> {
         });
     }
     Ok(())
-}
-
-/// Kernel release as (major, minor), from uname.
-pub fn kernel_version() -> Option<(u32, u32)> {
-    let uts = nix::sys::utsname::uname().ok()?;
-    parse_release(&uts.release().to_string_lossy())
-}
-
-fn parse_release(release: &str) -> Option<(u32, u32)> {
-    let mut parts = release.split(['.', '-']);
-    let major = parts.next()?.parse().ok()?;
-    let minor = parts.next()?.parse().ok()?;
-    Some((major, minor))
-}
-
-/// RLIMIT_MEMLOCK as it was before vrfexec raised it, to restore before exec.
-pub struct MemlockRestore(Option<(libc::rlim_t, libc::rlim_t)>);
-
-/// Raises RLIMIT_MEMLOCK to infinity on kernels that still charge BPF to it (< 5.11).
-pub fn raise_memlock_if_needed() -> Result<MemlockRestore> {
-    match kernel_version() {
-        Some(version) if version >= (5, 11) => return Ok(MemlockRestore(None)),
-        _ => {}
-    }
-    use nix::sys::resource::{getrlimit, setrlimit, Resource, RLIM_INFINITY};
-    let old = getrlimit(Resource::RLIMIT_MEMLOCK)
-        .map_err(|e| Error::os("cannot read RLIMIT_MEMLOCK", e.into()))?;
-    setrlimit(Resource::RLIMIT_MEMLOCK, RLIM_INFINITY, RLIM_INFINITY).map_err(|e| Error::Bpf {
-        what: "cannot raise RLIMIT_MEMLOCK",
-        reason: crate::error::os_text(&std::io::Error::from(e)),
-        hint: "kernels before 5.11 charge BPF to it; run as root or raise it (ulimit -l unlimited)",
-    })?;
-    Ok(MemlockRestore(Some(old)))
-}
-
-impl MemlockRestore {
-    pub fn restore(self) {
-        if let Some((soft, hard)) = self.0 {
-            // Lowering a limit cannot fail for lack of privilege; if it did, the command
-            // merely keeps a higher limit.
-            let _ = nix::sys::resource::setrlimit(
-                nix::sys::resource::Resource::RLIMIT_MEMLOCK,
-                soft,
-                hard,
-            );
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn kernel_releases_parse() {
-        assert_eq!(parse_release("6.1.0-28-amd64"), Some((6, 1)));
-        assert_eq!(parse_release("5.10.0"), Some((5, 10)));
-        assert_eq!(parse_release("4.19.0-27-cloud-amd64"), Some((4, 19)));
-        assert_eq!(parse_release("garbage"), None);
-        assert!(parse_release("5.10.0").expect("parse") < (5, 11));
-        assert_eq!(parse_release("5.10.0-33-amd64\n"), Some((5, 10)));
-        assert_eq!(parse_release("6.12.57+deb13-amd64"), Some((6, 12)));
-    }
 }

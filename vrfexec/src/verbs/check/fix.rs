@@ -16,7 +16,7 @@ use super::{
 };
 use crate::{
     error::{Error, Result},
-    netlink::RtNetlink,
+    sys::netlink::RtNetlink,
 };
 
 /// One rule change.
@@ -181,17 +181,11 @@ fn execute(netlink: &mut RtNetlink, op: &Op) -> std::io::Result<()> {
 
 /// Applies `ops` in order, printing each as an ip command (on `out`); on failure undoes what
 /// was applied, newest first, and reports both.
-pub fn apply(ops: &[Op], dry_run: bool, out: &mut dyn std::io::Write) -> Result<()> {
-    for op in ops {
-        let _ = writeln!(out, "{}", op.ip_command());
-    }
-    if dry_run || ops.is_empty() {
+pub fn apply(ops: &[Op]) -> Result<()> {
+    if ops.is_empty() {
         return Ok(());
     }
-    let mut netlink = RtNetlink::new().map_err(|source| Error::Netlink {
-        what: "cannot open a netlink socket",
-        source,
-    })?;
+    let mut netlink = RtNetlink::open()?;
     let mut done: Vec<&Op> = Vec::new();
     for op in ops {
         if let Err(err) = execute(&mut netlink, op) {
@@ -203,7 +197,7 @@ pub fn apply(ops: &[Op], dry_run: bool, out: &mut dyn std::io::Write) -> Result<
             }
             return Err(Error::Os {
                 what: format!(
-                    "`{}` failed; {undone} of {} change(s) rolled back",
+                    "`{}` failed ({undone} of {} earlier change(s) rolled back)",
                     op.ip_command(),
                     done.len()
                 ),

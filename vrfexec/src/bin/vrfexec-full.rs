@@ -1,0 +1,22 @@
+//! `PREFIX/lib/vrfexec/vrfexec-full`: the full build, dynamically linked. Every verb, clap's
+//! command line, and everything that needs glibc's NSS (users, groups, host names), which a
+//! static program cannot load safely. The launcher (`vrfexec`) execs it with the same argv for
+//! every command line it does not serve itself; policy mode's file capabilities belong here.
+//!
+//! `main` is a C `main` for the reasons given in `vrfexec.rs`.
+#![no_main]
+
+use std::io::Write as _;
+
+#[no_mangle]
+pub extern "C" fn main(_argc: libc::c_int, _argv: *const *const libc::c_char) -> libc::c_int {
+    let status = match vrfexec::run_full(std::env::args_os().collect()) {
+        Ok(status) => status,
+        Err(err) => {
+            eprintln!("vrfexec: {err}");
+            err.exit_code()
+        }
+    };
+    let _ = std::io::stdout().flush();
+    libc::c_int::from(status)
+}

@@ -1,0 +1,175 @@
+//! The main job, `vrfexec [OPTIONS] VRF COMMAND...`, as a pipeline.
+//!
+//! [`run`] goes through the steps in this order, so that nothing on the system changes before
+//! every input has been checked, and nothing is left behind when a step fails:
+//!
+//! 1. **target**: the VRF word or `--dev`, names validated ([`crate::vrf::target`]);
+//! 2. **policy**: in policy mode, may this caller use the target ([`policy::authorize`]);
+//! 3. **identity**: who the command runs as (`--user`, or the policy-mode caller)
+//!    ([`identity`]);
+//! 4. **command**: resolved on PATH ([`exec::resolve`]);
+//! 5. **binding**: the target looked up over netlink;
+//! 6. **place**: the VRF cgroup made or joined and its program attached, the one step that
+//!    changes the system, with capabilities raised around it ([`crate::vrf::place`]);
+//! 7. **drop**: to the identity of step 3;
+//! 8. **verify**: new sockets are bound as asked, or exit 125 ([`crate::vrf::verify`]);
+//! 9. **exec**: the process becomes the command ([`exec::exec`]).
+//!
+//! [`launcher`] is the static launcher's half: it serves root's common command lines with this
+//! same [`run`] and hands everything else to the full build.
+use std::{ffi::OsString, path::PathBuf};
+
+use crate::{
+    error::{Error, Result},
+    log::Log,
+    sys::{
+        netlink::RtNetlink,
+        privilege::{self, Caller},
+    },
+    vrf::{
+        place,
+        target::{self, Binding, Target},
+        verify,
+    },
+};
+
+pub mod exec;
+pub mod identity;
+pub mod launcher;
+pub mod policy;
+
+/// What the main job was asked to do: the exec verb's arguments, as the launcher's hand parser
+/// ([`crate::cli::short`]) or clap ([`crate::cli::ExecArgs`]) read them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Request {
+    /// `--dev IFACE`: bind to this interface; then `words` has no VRF word.
+    pub dev: Option<OsString>,
+    pub verbose: bool,
+    pub user: Option<OsString>,
+    pub group: Option<OsString>,
+    pub strict: bool,
+    /// The VRF word (without `--dev`), then the command and its arguments.
+    pub words: Vec<OsString>,
+}
+
+impl Request {
+    /// Splits the words into (target word, command argv) according to --dev.
+    pub fn split(&self) -> Result<(Option<&OsString>, &[OsString])> {
+        let (target, command) = if self.dev.is_some() {
+            (None, &self.words[..])
+        } else {
+            match self.words.split_first() {
+                Some((vrf, command)) => (Some(vrf), command),
+                None => return Err(Error::Usage("no VRF and command given".into())),
+            }
+        };
+        if command.is_empty() {
+            return Err(Error::Usage("no command given".into()));
+        }
+        Ok((target, command))
+    }
+
+    /// Step 1: what to bind to.
+    fn target(&self) -> Result<(Target, &[OsString])> {
+        let (vrf_word, command) = self.split()?;
+        let target = match (&self.dev, vrf_word) {
+            (Some(dev), _) => Target::device(dev)?,
+            (None, Some(vrf)) => Target::vrf(vrf)?,
+            (None, None) => return Err(Error::Usage("no VRF and command given".into())),
+        };
+        Ok((target, command))
+    }
+}
+
+/// Everything decided before the one step that changes the system.
+struct Plan {
+    path: PathBuf,
+    command: Vec<OsString>,
+    identity: Option<(identity::Identity, identity::DropMode)>,
+    binding: Binding,
+}
+
+/// Runs the pipeline; returns only the error that stopped it (on success the process has
+/// become the command).
+pub fn run(request: &Request, caller: &Caller, inherited: &exec::InheritedFds) -> Error {
+    let log = Log(request.verbose);
+    let plan = match plan(request, caller, &log) {
+        Ok(plan) => plan,
+        Err(err) => return err,
+    };
+    // Step 6.
+    let vrf_cgroup = match place::Subject::current().and_then(|subject| {
+        privilege::with(privilege::PLACE, || {
+            place::place(&subject, &plan.binding, request.strict, &log)
+        })
+    }) {
+        Ok(path) => path,
+        Err(err) => return err,
+    };
+    // Step 7.
+    if let Some((identity, mode)) = &plan.identity {
+        if let Err(err) = identity::drop_to(identity, *mode) {
+            return err;
+        }
+        if *mode == identity::DropMode::SwitchUser {
+            for (key, value) in identity::user_environment(identity) {
+                // Single-threaded, right before exec: nothing else reads the environment.
+                std::env::set_var(key, value);
+            }
+        }
+    }
+    // Step 8, last, after every privilege change: what the probe sees is what the command
+    // gets.
+    if let Err(err) = verify::verify(&plan.binding, &vrf_cgroup) {
+        return err;
+    }
+    // Step 9.
+    exec::exec(&plan.path, &plan.command, inherited)
+}
+
+/// Steps 1 to 5: nothing changes on the system yet.
+fn plan(request: &Request, caller: &Caller, log: &Log) -> Result<Plan> {
+    let (target, command) = request.target()?;
+    if caller.policy_mode && request.user.is_some() {
+        return Err(Error::Refused(
+            "--user needs root; non-root callers always run the command as themselves".into(),
+        ));
+    }
+    if target != Target::Default {
+        privilege::check_bpf_capabilities()?;
+    }
+    let identity = match (&request.user, caller.policy_mode) {
+        (Some(user), _) => Some((
+            identity::lookup(user, request.group.as_deref())?,
+            identity::DropMode::SwitchUser,
+        )),
+        (None, true) => {
+            let who = identity::caller()?;
+            policy::authorize(&target, &who)?;
+            Some((who, identity::DropMode::KeepCaller))
+        }
+        (None, false) => None,
+    };
+    let path = exec::resolve(&command[0])?;
+    log.step(format_args!("command: {}", path.display()));
+
+    let binding = match target {
+        Target::Default => Binding::UNBOUND,
+        _ => target::resolve(&target, &mut RtNetlink::open()?)?,
+    };
+    log.step(format_args!(
+        "binding: {} ifindex {}{}",
+        binding.leaf.as_deref().unwrap_or("default"),
+        binding.ifindex,
+        binding
+            .table
+            .map(|t| format!(" table {t}"))
+            .unwrap_or_default()
+    ));
+    Ok(Plan {
+        path,
+        command: command.to_vec(),
+        identity,
+        binding,
+    })
+}

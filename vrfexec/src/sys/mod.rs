@@ -1,0 +1,36 @@
+//! What vrfexec asks of the kernel below the VRF layer: rtnetlink, capabilities, interface
+//! names, the kernel release and owned file descriptors. Nothing here knows about VRFs or
+//! cgroups, and nothing here calls up into the rest of the crate.
+pub mod fd;
+pub mod names;
+pub mod netlink;
+pub mod privilege;
+
+/// Kernel release as (major, minor), from uname.
+pub fn kernel_version() -> Option<(u32, u32)> {
+    let uts = nix::sys::utsname::uname().ok()?;
+    parse_release(&uts.release().to_string_lossy())
+}
+
+fn parse_release(release: &str) -> Option<(u32, u32)> {
+    let mut parts = release.split(['.', '-']);
+    let major = parts.next()?.parse().ok()?;
+    let minor = parts.next()?.parse().ok()?;
+    Some((major, minor))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kernel_releases_parse() {
+        assert_eq!(parse_release("6.1.0-28-amd64"), Some((6, 1)));
+        assert_eq!(parse_release("5.10.0"), Some((5, 10)));
+        assert_eq!(parse_release("4.19.0-27-cloud-amd64"), Some((4, 19)));
+        assert_eq!(parse_release("garbage"), None);
+        assert!(parse_release("5.10.0").expect("parse") < (5, 11));
+        assert_eq!(parse_release("5.10.0-33-amd64\n"), Some((5, 10)));
+        assert_eq!(parse_release("6.12.57+deb13-amd64"), Some((6, 12)));
+    }
+}
