@@ -35,14 +35,17 @@ fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
-/// One line on stderr, starting with "vrfexec: ", and the expected exit status.
-fn assert_error(out: &Output, code: i32, needle: &str) {
+/// Exactly `vrfexec: <message>` on one line of stderr, nothing on stdout, and the exit status.
+fn assert_error(out: &Output, code: i32, message: &str) {
     let err = stderr(out);
     assert_eq!(out.status.code(), Some(code), "stderr: {err}");
-    assert_eq!(err.lines().count(), 1, "one line expected: {err:?}");
-    assert!(err.starts_with("vrfexec: "), "{err:?}");
-    assert!(err.contains(needle), "{err:?} should contain {needle:?}");
+    assert_eq!(err, format!("vrfexec: {message}\n"));
     assert!(out.stdout.is_empty(), "nothing on stdout on failure");
+}
+
+/// A usage error's message.
+fn usage(why: &str) -> String {
+    format!("invalid usage: {why}; try 'vrfexec --help'")
 }
 
 #[test]
@@ -79,39 +82,44 @@ fn version_prints_the_package_version() {
 
 #[test]
 fn usage_errors_exit_125_with_one_line() {
-    assert_error(&vrfexec(&[]), 125, "no VRF and command given");
-    assert_error(&vrfexec(&["red"]), 125, "no command given");
-    assert_error(&vrfexec(&["exec"]), 125, "no VRF and command given");
+    let none = usage("no VRF and command given");
+    assert_error(&vrfexec(&[]), 125, &none);
+    assert_error(&vrfexec(&["red"]), 125, &usage("no command given"));
+    assert_error(&vrfexec(&["exec"]), 125, &none);
     assert_error(
         &vrfexec(&["--bogus", "red", "true"]),
         125,
-        "unexpected argument '--bogus'",
+        &usage("unexpected argument '--bogus' found"),
     );
-    assert_error(&vrfexec(&["--dev"]), 125, "invalid usage");
     assert_error(
-        &vrfexec(&["--dev", "eth0"]),
+        &vrfexec(&["--dev"]),
         125,
-        "no VRF and command given",
+        &usage("a value is required for '--dev <IFACE>' but none was supplied"),
     );
+    assert_error(&vrfexec(&["--dev", "eth0"]), 125, &none);
     // A name starting with '-' needs `--`; without it, it is an unknown option.
-    assert_error(&vrfexec(&["-odd", "true"]), 125, "invalid usage");
+    assert_error(
+        &vrfexec(&["-odd", "true"]),
+        125,
+        &usage("unexpected argument '-o' found"),
+    );
 }
 
 #[test]
 fn names_that_could_escape_the_cgroup_tree_are_refused() {
     for (name, why) in [
         ("a/b", "contains '/'"),
-        ("..", "'.' and '..'"),
+        ("..", "'.' and '..' are not device names"),
         ("../../etc", "contains '/'"),
         ("", "it is empty"),
-        ("sixteen-chars-xx", "longer than 15 bytes"),
-        ("a b", "whitespace"),
+        ("sixteen-chars-xx", "longer than 15 bytes (IFNAMSIZ)"),
+        ("a b", "contains whitespace"),
         ("a:b", "contains ':'"),
     ] {
         let out = vrfexec(&["--", name, "true"]);
-        assert_error(&out, 125, why);
+        assert_error(&out, 125, &format!("invalid VRF name {name:?}: {why}"));
         let out = vrfexec(&["--dev", name, "true"]);
-        assert_error(&out, 125, why);
+        assert_error(&out, 125, &format!("invalid device name {name:?}: {why}"));
     }
 }
 
@@ -126,14 +134,18 @@ fn missing_and_unrunnable_commands_are_127_and_126() {
     assert_error(
         &vrfexec(&["default", "/nonexistent/cmd"]),
         127,
-        "No such file or directory",
+        "cannot run /nonexistent/cmd: No such file or directory",
     );
     assert_error(
         &vrfexec(&["default", "/etc/passwd"]),
         126,
-        "cannot run /etc/passwd",
+        "cannot run /etc/passwd: Permission denied",
     );
-    assert_error(&vrfexec(&["default", "/"]), 126, "cannot run /");
+    assert_error(
+        &vrfexec(&["default", "/"]),
+        126,
+        "cannot run /: Is a directory",
+    );
 }
 
 #[test]
@@ -175,7 +187,10 @@ fn generated_man_pages_document_every_option() {
     assert_error(
         &vrfexec(&["--generate", "nonsense"]),
         125,
-        "unknown --generate kind",
+        &usage(
+            "unknown --generate kind 'nonsense': expected man, man-<verb>, complete-bash, \
+             complete-zsh or complete-fish",
+        ),
     );
 }
 
@@ -198,21 +213,59 @@ fn completions_generate_for_three_shells() {
 
 #[test]
 fn verbs_reject_bad_arguments_with_125() {
-    assert_error(&vrfexec(&["identify", "abc"]), 125, "invalid PID 'abc'");
-    assert_error(&vrfexec(&["identify", "0"]), 125, "invalid PID '0'");
+    let pid = |word: &str| {
+        usage(&format!(
+            "invalid PID '{word}': expected a process ID (a positive number)"
+        ))
+    };
+    assert_error(&vrfexec(&["identify", "abc"]), 125, &pid("abc"));
+    assert_error(&vrfexec(&["identify", "0"]), 125, &pid("0"));
     assert_error(
         &vrfexec(&["identify", "2147483647"]),
         125,
-        "no process with PID 2147483647",
+        "cannot find PID 2147483647: no such process",
     );
-    assert_error(&vrfexec(&["move", "-5", "red"]), 125, "invalid usage");
-    assert_error(&vrfexec(&["move", "x1", "red"]), 125, "invalid PID 'x1'");
-    assert_error(&vrfexec(&["move", "1", "a/b"]), 125, "invalid VRF name");
-    assert_error(&vrfexec(&["show", "a/b"]), 125, "invalid VRF name");
-    assert_error(&vrfexec(&["pids", "default"]), 125, "not default");
-    assert_error(&vrfexec(&["pids"]), 125, "invalid usage");
-    assert_error(&vrfexec(&["attach", "a/b"]), 125, "invalid VRF name");
-    assert_error(&vrfexec(&["attach", "default"]), 125, "takes a VRF name");
+    assert_error(
+        &vrfexec(&["move", "-5", "red"]),
+        125,
+        &usage("unexpected argument '-5' found"),
+    );
+    assert_error(&vrfexec(&["move", "x1", "red"]), 125, &pid("x1"));
+    let slash = r#"invalid VRF name "a/b": contains '/'"#;
+    assert_error(&vrfexec(&["move", "1", "a/b"]), 125, slash);
+    assert_error(&vrfexec(&["show", "a/b"]), 125, slash);
+    assert_error(&vrfexec(&["attach", "a/b"]), 125, slash);
+    assert_error(
+        &vrfexec(&["pids", "default"]),
+        125,
+        &usage("`pids` takes a VRF name, not default"),
+    );
+    assert_error(&vrfexec(&["pids"]), 125, &usage("missing <VRF>"));
+    assert_error(&vrfexec(&["move", "1"]), 125, &usage("missing <VRF>"));
+    assert_error(
+        &vrfexec(&["attach", "default"]),
+        125,
+        "invalid attach target 'default': `attach` takes a VRF name; leave the unit without \
+         the attach line to run it in the default VRF",
+    );
+    assert_error(
+        &vrfexec(&["route", "default", "192.0.2.1"]),
+        125,
+        "invalid route target 'default': `route` takes a VRF name; use `ip route get` for the \
+         default VRF",
+    );
+    // ping keeps iputils' exit status 2 for every error.
+    assert_error(
+        &vrfexec(&["ping", "default", "127.0.0.1"]),
+        2,
+        "invalid ping target 'default': `ping` takes a VRF name; use ping(8) for the default VRF",
+    );
+    assert_error(
+        &vrfexec(&["ping", "-c", "0", "red", "x"]),
+        2,
+        &usage("invalid -c '0': expected a count of at least 1"),
+    );
+    assert_error(&vrfexec(&["ping"]), 2, &usage("missing <NAME> and <DEST>"));
 }
 
 #[test]

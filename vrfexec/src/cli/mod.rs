@@ -5,7 +5,10 @@
 //! the VRF: everything after it is the command's, as with `ip vrf exec`, env(1) and chroot(1).
 use std::ffi::OsString;
 
-use clap::{error::ErrorKind, Args, Parser, Subcommand};
+use clap::{
+    error::{ContextKind, ContextValue, ErrorKind},
+    Args, Parser, Subcommand,
+};
 
 use crate::{
     error::{Error, Result},
@@ -496,8 +499,20 @@ fn clap_error(err: clap::Error) -> Result<Parsed> {
 
 fn one_line(err: &clap::Error) -> String {
     match err.kind() {
-        ErrorKind::MissingRequiredArgument
-        | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => "no VRF and command given".into(),
+        ErrorKind::MissingRequiredArgument => {
+            // clap lists the missing arguments over several lines; name them on one.
+            let missing: Vec<String> = match err.get(ContextKind::InvalidArg) {
+                Some(ContextValue::Strings(names)) => names.clone(),
+                Some(ContextValue::String(name)) => vec![name.clone()],
+                _ => Vec::new(),
+            };
+            if missing.is_empty() || missing.iter().any(|m| m.contains("<COMMAND")) {
+                "no VRF and command given".into()
+            } else {
+                format!("missing {}", missing.join(" and "))
+            }
+        }
+        ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => "no VRF and command given".into(),
         ErrorKind::MissingSubcommand => "no verb given".into(),
         _ => {
             let rendered = err.render().to_string();

@@ -237,8 +237,18 @@ mod tests {
     }
 
     #[test]
-    fn snapshot_sees_stdio() {
-        let fds = InheritedFds::snapshot();
-        assert!(fds.0.contains(&0) || fds.0.contains(&1) || fds.0.contains(&2));
+    fn snapshot_lists_exactly_the_open_fds() {
+        // A high fd number that no other test thread is handed meanwhile (the kernel gives the
+        // lowest free one).
+        const HIGH: RawFd = 900;
+        let file = std::fs::File::open("/proc/self/stat").expect("open");
+        nix::unistd::dup2(file.as_raw_fd(), HIGH).expect("dup2");
+        let with = InheritedFds::snapshot().0;
+        nix::unistd::close(HIGH).expect("close");
+        let without = InheritedFds::snapshot().0;
+        assert!(with.contains(&HIGH), "{HIGH} missing from {with:?}");
+        assert!(!without.contains(&HIGH), "{HIGH} closed but listed: {without:?}");
+        assert!(with.windows(2).all(|w| w[0] < w[1]), "not sorted: {with:?}");
+        assert!(with.contains(&file.as_raw_fd()));
     }
 }

@@ -65,6 +65,17 @@ fn nss_error(what: &str, e: nix::Error) -> Error {
     Error::os(format!("cannot look up {what}"), e.into())
 }
 
+/// No account by that name or number.
+fn no_such(what: &str, name: &str) -> Error {
+    Error::refused(
+        format!("cannot run as {what} '{name}'"),
+        format!("no such {what}"),
+    )
+    .hint(format!(
+        "check the name with `getent {what}` or give a number"
+    ))
+}
+
 /// The user (by name, or by number if no such name) and group (default: the user's primary
 /// group) to run as.
 pub fn lookup(user: &OsStr, group: Option<&OsStr>) -> Result<Identity> {
@@ -74,8 +85,8 @@ pub fn lookup(user: &OsStr, group: Option<&OsStr>) -> Result<Identity> {
         None => match user_name.parse::<u32>() {
             Ok(uid) => User::from_uid(Uid::from_raw(uid))
                 .map_err(|e| nss_error("the user", e))?
-                .ok_or_else(|| Error::Refused(format!("no user '{user_name}'")))?,
-            Err(_) => return Err(Error::Refused(format!("no user '{user_name}'"))),
+                .ok_or_else(|| no_such("user", &user_name))?,
+            Err(_) => return Err(no_such("user", &user_name)),
         },
     };
     let gid = match group {
@@ -88,14 +99,18 @@ pub fn lookup(user: &OsStr, group: Option<&OsStr>) -> Result<Identity> {
                     Ok(gid) => Group::from_gid(Gid::from_raw(gid))
                         .map_err(|e| nss_error("the group", e))?
                         .map(|g| g.gid)
-                        .ok_or_else(|| Error::Refused(format!("no group '{group_name}'")))?,
-                    Err(_) => return Err(Error::Refused(format!("no group '{group_name}'"))),
+                        .ok_or_else(|| no_such("group", &group_name))?,
+                    Err(_) => return Err(no_such("group", &group_name)),
                 },
             }
         }
     };
-    let c_name = CString::new(account.name.clone())
-        .map_err(|_| Error::Refused("user name with NUL".into()))?;
+    let c_name = CString::new(account.name.clone()).map_err(|_| {
+        Error::refused(
+            format!("cannot use user {:?}", account.name),
+            "the user database gave a name with a NUL byte",
+        )
+    })?;
     let mut groups =
         nix::unistd::getgrouplist(&c_name, gid).map_err(|e| nss_error("the user's groups", e))?;
     groups.sort_by_key(|g| g.as_raw());
@@ -125,7 +140,8 @@ pub enum DropMode {
 pub fn caller() -> Result<Identity> {
     let uid = nix::unistd::getuid();
     let gid = nix::unistd::getgid();
-    let mut groups = nix::unistd::getgroups().map_err(|e| Error::os("getgroups", e.into()))?;
+    let mut groups = nix::unistd::getgroups()
+        .map_err(|e| Error::os("cannot read the caller's supplementary groups", e.into()))?;
     groups.sort_by_key(|g| g.as_raw());
     groups.dedup();
     let account = User::from_uid(uid).ok().flatten();
@@ -154,9 +170,8 @@ pub fn group_names(primary: Gid, gids: &[Gid]) -> Vec<String> {
 pub fn drop_to(identity: &Identity, mode: DropMode) -> Result<()> {
     let step = |what: &'static str, r: std::result::Result<(), String>| {
         r.map_err(|why| {
-            Error::Refused(format!(
-                "cannot drop privileges ({what}): {why}; the command was not run"
-            ))
+            Error::refused(format!("cannot drop privileges ({what})"), why)
+                .hint("the command was not run")
         })
     };
     if mode == DropMode::KeepCaller {
@@ -219,19 +234,19 @@ pub fn drop_to(identity: &Identity, mode: DropMode) -> Result<()> {
 /// The after-the-fact check: anything but exactly the requested identity with no
 /// capabilities is an error.
 pub fn verify(identity: &Identity, mode: DropMode) -> Result<()> {
-    let refuse = |what: String| {
-        Err(Error::Refused(format!(
-            "privilege drop not complete: {what}; the command was not run"
-        )))
+    let refuse = |why: String| {
+        Err(Error::refused("privilege drop not complete", why).hint("the command was not run"))
     };
-    let uids = nix::unistd::getresuid().map_err(|e| Error::os("getresuid", e.into()))?;
+    let uids = nix::unistd::getresuid()
+        .map_err(|e| Error::os("cannot read this process's user IDs", e.into()))?;
     if [uids.real, uids.effective, uids.saved] != [identity.uid; 3] {
         return refuse(format!(
             "uids are {}/{}/{}",
             uids.real, uids.effective, uids.saved
         ));
     }
-    let gids = nix::unistd::getresgid().map_err(|e| Error::os("getresgid", e.into()))?;
+    let gids = nix::unistd::getresgid()
+        .map_err(|e| Error::os("cannot read this process's group IDs", e.into()))?;
     if [gids.real, gids.effective, gids.saved] != [identity.gid; 3] {
         return refuse(format!(
             "gids are {}/{}/{}",
@@ -239,7 +254,7 @@ pub fn verify(identity: &Identity, mode: DropMode) -> Result<()> {
         ));
     }
     let groups: BTreeSet<u32> = nix::unistd::getgroups()
-        .map_err(|e| Error::os("getgroups", e.into()))?
+        .map_err(|e| Error::os("cannot read this process's supplementary groups", e.into()))?
         .iter()
         .map(|g| g.as_raw())
         .collect();
@@ -257,8 +272,9 @@ pub fn verify(identity: &Identity, mode: DropMode) -> Result<()> {
         sets.push(CapSet::Bounding);
     }
     for set in sets {
-        let held = caps::read(None, set)
-            .map_err(|e| Error::Refused(format!("cannot read capabilities: {e}")))?;
+        let held = caps::read(None, set).map_err(|e| {
+            Error::refused("cannot read this process's capabilities", e.to_string())
+        })?;
         if !held.is_empty() {
             return refuse(format!("{set:?} capabilities left: {held:?}"));
         }

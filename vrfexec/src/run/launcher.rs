@@ -104,12 +104,13 @@ pub fn hand_over(argv: &[OsString]) -> Error {
         if bounding_lacks_caps(bounding.as_ref()) {
             // The kernel refuses a `+ep` file whose capabilities the bounding set cannot grant
             // (inside `vrfexec --user`, or a unit with CapabilityBoundingSet=).
-            return Error::Refused(format!(
-                "cannot run {}: Operation not permitted; its file capabilities are outside this \
-                 process's capability bounding set (inside `vrfexec --user`, or a unit with \
-                 CapabilityBoundingSet=); run vrfexec from outside it",
-                full.display()
-            ));
+            return Error::refused(
+                format!("cannot run {}", full.display()),
+                "Operation not permitted: its file capabilities are outside this process's \
+                 capability bounding set (inside `vrfexec --user`, or a unit with \
+                 CapabilityBoundingSet=)",
+            )
+            .hint("run vrfexec from outside it");
         }
         return Error::os(
             format!("cannot run {}", full.display()),
@@ -138,10 +139,12 @@ pub fn refuse_privileged() -> Error {
         Ok(exe) => exe,
         Err(err) => return err,
     };
-    Error::Refused(format!(
-        "policy mode is not available in {}: this static build cannot look users and groups \
-         up; remove its file capabilities and give them to {} instead",
-        exe.display(),
+    Error::refused(
+        format!("policy mode is not available in {}", exe.display()),
+        "this static build cannot look users and groups up",
+    )
+    .hint(format!(
+        "remove its file capabilities and give them to {} instead",
         full_build_of(&exe).display()
     ))
 }

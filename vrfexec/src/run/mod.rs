@@ -131,8 +131,9 @@ pub fn run(request: &Request, caller: &Caller, inherited: &exec::InheritedFds) -
 fn plan(request: &Request, caller: &Caller, log: &Log) -> Result<Plan> {
     let (target, command) = request.target()?;
     if caller.policy_mode && request.user.is_some() {
-        return Err(Error::Refused(
-            "--user needs root; non-root callers always run the command as themselves".into(),
+        return Err(Error::refused(
+            "--user needs root",
+            "non-root callers always run the command as themselves",
         ));
     }
     if target != Target::Default {

@@ -99,35 +99,24 @@ impl Policy {
     /// writable by group or others, at most 1 MiB, and well-formed.
     pub fn load(path: &Path) -> Result<Policy> {
         let refuse =
-            |why: String| Error::Refused(format!("policy {} refused: {why}", path.display()));
+            |why: String| Error::refused(format!("policy {} refused", path.display()), why);
         let file = fs::OpenOptions::new()
             .read(true)
             .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
             .open(path)
             .map_err(|e| match e.kind() {
-                std::io::ErrorKind::NotFound => Error::Refused(format!(
-                    "no policy file {}: vrfexec is not open to non-root users here",
-                    path.display()
-                )),
+                std::io::ErrorKind::NotFound => Error::refused(
+                    format!("no policy file {}", path.display()),
+                    "vrfexec is not open to non-root users here",
+                )
+                .hint("root grants VRFs to users and groups there (man vrfexec, POLICY)"),
                 _ => refuse(crate::error::os_text(&e)),
             })?;
         let meta = file
             .metadata()
             .map_err(|e| refuse(crate::error::os_text(&e)))?;
-        if !meta.is_file() {
-            return Err(refuse("not a regular file".into()));
-        }
-        if meta.uid() != 0 {
-            return Err(refuse(format!("owned by uid {}, not root", meta.uid())));
-        }
-        if meta.mode() & 0o022 != 0 {
-            return Err(refuse(format!(
-                "mode {:o} lets group or others write it",
-                meta.mode() & 0o7777
-            )));
-        }
-        if meta.len() > MAX_POLICY_BYTES {
-            return Err(refuse("larger than 1 MiB".into()));
+        if let Some(why) = unsafe_file(meta.is_file(), meta.uid(), meta.mode(), meta.len()) {
+            return Err(refuse(why));
         }
         let mut text = String::new();
         file.take(MAX_POLICY_BYTES)
@@ -169,44 +158,68 @@ pub fn log_denial(message: &str) {
     }
 }
 
+/// Why a policy file with this metadata is refused, if it is.
+fn unsafe_file(is_file: bool, uid: u32, mode: u32, len: u64) -> Option<String> {
+    if !is_file {
+        return Some("not a regular file".into());
+    }
+    if uid != 0 {
+        return Some(format!("owned by uid {uid}, not root"));
+    }
+    if mode & 0o022 != 0 {
+        return Some(format!(
+            "mode {:o} lets group or others write it",
+            mode & 0o7777
+        ));
+    }
+    if len > MAX_POLICY_BYTES {
+        return Some("larger than 1 MiB".into());
+    }
+    None
+}
+
 /// Policy mode: may `caller` use `target`? Denials are logged and explained.
 ///
 /// `default` is a VRF like any other here (`allow ... vrf default`, or `*`): leaving a VRF is
 /// what a command that root put in one must not do by itself. A caller under `--strict` is
 /// refused whatever the target: moving it is exactly what --strict forbids.
 pub fn authorize(target: &Target, caller: &identity::Identity) -> Result<()> {
-    let deny = |why: String| {
+    let deny = |err: Error| {
         log_denial(&format!(
-            "denied uid {} ({}): {why}",
+            "denied uid {} ({}): {err}",
             caller.uid, caller.name
         ));
-        Error::Refused(why)
+        err
     };
     let own = place::Subject::current()?.cgroup;
     if own.rsplit('/').next() == Some(cgroup::STRICT_DIR) && cgroup::vrf_of_path(&own).is_some() {
-        return Err(deny(format!(
-            "user {} runs under --strict (cgroup {own}), which vrfexec will not move to another VRF",
-            caller.name
+        return Err(deny(Error::refused(
+            format!("user {} may not leave its VRF", caller.name),
+            format!("it runs under --strict (cgroup {own}), which vrfexec will not move"),
         )));
     }
     let vrf = match target {
         Target::Device(dev) => {
-            return Err(deny(format!(
-                "--dev {dev} needs root: the policy grants VRFs only"
+            return Err(deny(Error::refused(
+                format!("--dev {dev} needs root"),
+                "the policy grants VRFs only",
             )))
         }
         Target::Default => names::DEFAULT_VRF,
         Target::Vrf(vrf) => vrf.as_str(),
     };
-    let policy = Policy::load(Path::new(POLICY_PATH)).map_err(|e| deny(e.to_string()))?;
+    let policy = Policy::load(Path::new(POLICY_PATH)).map_err(deny)?;
     let groups = identity::group_names(caller.gid, &caller.groups);
     if policy.allows(&caller.name, &groups, vrf) {
         Ok(())
     } else {
-        Err(deny(format!(
-            "user {} may not use VRF {vrf}: no rule in {POLICY_PATH} allows it",
-            caller.name
-        )))
+        Err(deny(
+            Error::refused(
+                format!("user {} may not use VRF {vrf}", caller.name),
+                format!("no rule in {POLICY_PATH} allows it"),
+            )
+            .hint("ask root for an `allow` line there"),
+        ))
     }
 }
 
@@ -252,6 +265,24 @@ mod tests {
     }
 
     #[test]
+    fn only_a_small_regular_file_of_roots_closed_to_writers_passes() {
+        const FILE: u32 = 0o100_000;
+        assert_eq!(unsafe_file(true, 0, FILE | 0o644, 100), None);
+        assert_eq!(unsafe_file(true, 0, FILE | 0o600, MAX_POLICY_BYTES), None);
+        assert_eq!(
+            unsafe_file(true, 1, FILE | 0o644, 100).as_deref(),
+            Some("owned by uid 1, not root")
+        );
+        assert_eq!(
+            unsafe_file(true, 0, FILE | 0o664, 100).as_deref(),
+            Some("mode 664 lets group or others write it")
+        );
+        assert!(unsafe_file(true, 0, FILE | 0o646, 100).is_some());
+        assert!(unsafe_file(true, 0, FILE | 0o644, MAX_POLICY_BYTES + 1).is_some());
+        assert!(unsafe_file(false, 0, 0o040_755, 100).is_some());
+    }
+
+    #[test]
     fn the_file_must_be_roots_and_not_writable_by_others() {
         let dir = std::env::temp_dir().join(format!("vrfexec-policy-{}", std::process::id()));
         fs::create_dir_all(&dir).expect("mkdir");
@@ -262,6 +293,8 @@ mod tests {
                 .expect("chmod")
         };
         set_mode(0o644);
+        // The same checks on a real file, where this test can make one root's (its logic is
+        // tested without root above).
         // SAFETY: geteuid has no preconditions.
         if unsafe { libc::geteuid() } == 0 {
             assert!(Policy::load(&path)

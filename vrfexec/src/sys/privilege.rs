@@ -50,8 +50,9 @@ pub const PLACE: &[Capability] = &[
 
 /// Empties the effective set; the permitted set keeps what [`with`] may raise.
 pub fn lower() -> Result<()> {
-    caps::clear(None, CapSet::Effective)
-        .map_err(|e| Error::Refused(format!("cannot lower capabilities: {e}; nothing was run")))?;
+    caps::clear(None, CapSet::Effective).map_err(|e| {
+        Error::refused("cannot lower capabilities", e.to_string()).hint("nothing was run")
+    })?;
     LOWERED.store(true, Ordering::Relaxed);
     Ok(())
 }
@@ -64,17 +65,18 @@ pub fn with<T>(needed: &[Capability], step: impl FnOnce() -> Result<T>) -> Resul
     }
     let permitted = caps::read(None, CapSet::Permitted).unwrap_or_default();
     for cap in needed.iter().filter(|c| permitted.contains(c)) {
-        caps::raise(None, CapSet::Effective, *cap)
-            .map_err(|e| Error::Refused(format!("cannot raise {cap}: {e}; nothing was run")))?;
+        caps::raise(None, CapSet::Effective, *cap).map_err(|e| {
+            Error::refused(format!("cannot raise {cap}"), e.to_string())
+                .hint("the command was not run")
+        })?;
     }
     let result = step();
     let lowered = caps::clear(None, CapSet::Effective);
     match (result, lowered) {
         (Ok(value), Ok(())) => Ok(value),
         (Err(err), _) => Err(err),
-        (Ok(_), Err(e)) => Err(Error::Refused(format!(
-            "cannot lower capabilities: {e}; the command was not run"
-        ))),
+        (Ok(_), Err(e)) => Err(Error::refused("cannot lower capabilities", e.to_string())
+            .hint("the command was not run")),
     }
 }
 

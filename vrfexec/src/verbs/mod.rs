@@ -46,10 +46,11 @@ pub fn write_stdout(output: &[u8]) -> Result<()> {
 /// Verbs that change other processes or the system: never for a policy-mode caller.
 fn root_only(caller: &Caller, verb: &str) -> Result<()> {
     if caller.policy_mode {
-        return Err(Error::Refused(format!(
-            "vrfexec {verb} needs root: non-root users may only run commands in the VRFs \
-             {POLICY_PATH} grants; run it as root"
-        )));
+        return Err(Error::refused(
+            format!("vrfexec {verb} needs root"),
+            format!("non-root users may only run commands in the VRFs {POLICY_PATH} grants"),
+        )
+        .hint("run it as root"));
     }
     Ok(())
 }

@@ -167,10 +167,13 @@ pub fn move_process(pid: &str, vrf: &OsString, log: &Log) -> Result<()> {
             })
         })?;
     if stat.flags & PF_KTHREAD != 0 {
-        return Err(Error::Refused(format!(
-            "PID {pid} is a kernel thread ({}); only user processes can be moved",
-            stat.comm
-        )));
+        return Err(Error::refused(
+            format!("cannot move PID {pid}"),
+            format!(
+                "it is a kernel thread ({}), and only user processes can be moved",
+                stat.comm
+            ),
+        ));
     }
     // The ifindex is only meaningful in the namespace it was looked up in.
     let same_netns = match (
@@ -182,9 +185,11 @@ pub fn move_process(pid: &str, vrf: &OsString, log: &Log) -> Result<()> {
         (Err(e), _) => return Err(Error::os("cannot read /proc/self/ns/net", e)),
     };
     if !same_netns {
-        return Err(Error::Refused(format!(
-            "PID {pid} is in another network namespace; run vrfexec move inside it (ip netns exec NAME vrfexec move ...)"
-        )));
+        return Err(Error::refused(
+            format!("cannot move PID {pid}"),
+            "it is in another network namespace",
+        )
+        .hint("run vrfexec move inside it (ip netns exec NAME vrfexec move ...)"));
     }
     if target != Target::Default {
         crate::sys::privilege::check_bpf_capabilities()?;
@@ -199,9 +204,12 @@ pub fn move_process(pid: &str, vrf: &OsString, log: &Log) -> Result<()> {
     place::place(&subject, &binding, false, log)?;
     // Alive now, it was alive at the write: its number cannot have been given to another.
     process.still_there(pid).map_err(|_| {
-        Error::Refused(format!(
-            "PID {pid} exited while it was being moved; if the number was reused at once, \
-             check the new process with `vrfexec identify {pid}`"
+        Error::refused(
+            format!("cannot move PID {pid}"),
+            "it exited while it was being moved",
+        )
+        .hint(format!(
+            "if the number was reused at once, check the new process with `vrfexec identify {pid}`"
         ))
     })
 }

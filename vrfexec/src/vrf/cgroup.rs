@@ -253,11 +253,14 @@ impl CgroupRoot {
 
     /// Maps a cgroup path to (access path, display path).
     fn locate(&self, cgroup: &str) -> Result<(PathBuf, PathBuf)> {
-        let relative = strip_cgroup_root(&self.root, cgroup).ok_or_else(|| Error::Cgroup {
-            what: "cannot reach cgroup",
-            path: PathBuf::from(cgroup),
-            source: io::Error::from_raw_os_error(libc::ENOENT),
-            hint: "it is outside the part of the cgroup tree mounted here",
+        let relative = strip_cgroup_root(&self.root, cgroup).ok_or_else(|| {
+            Error::refused(
+                format!("cannot reach cgroup {cgroup}"),
+                format!(
+                    "it is outside the part of the cgroup tree mounted here ({})",
+                    self.root
+                ),
+            )
         })?;
         Ok((self.access.join(relative), self.display.join(relative)))
     }
@@ -358,11 +361,11 @@ impl CgroupRoot {
                     source,
                 })?;
                 if let Some(why) = unsafe_owner(meta.uid(), meta.mode()) {
-                    return Err(Error::Refused(format!(
-                        "unsafe cgroup {}{what}: {why}, so its owner could move this run out of \
-                         the VRF; remove it as root (`vrfexec gc` removes idle ones) and run again",
-                        display.display()
-                    )));
+                    return Err(Error::refused(
+                        format!("unsafe cgroup {}{what}", display.display()),
+                        format!("{why}, so its owner could move this run out of the VRF"),
+                    )
+                    .hint("remove it as root (`vrfexec gc` removes idle ones) and run again"));
                 }
             }
         }

@@ -108,10 +108,14 @@ fn lock_dir() -> Result<&'static Path> {
     }
     let meta = fs::symlink_metadata(dir).map_err(|e| {
         if e.kind() == ErrorKind::NotFound {
-            Error::Refused(format!(
-                "cannot lock: {LOCK_DIR} does not exist; root makes it (any vrfexec run as \
-                 root, or systemd-tmpfiles at boot with the package's vrfexec.conf)"
-            ))
+            Error::refused(
+                format!("cannot lock in {LOCK_DIR}"),
+                "the directory does not exist",
+            )
+            .hint(
+                "root makes it (any vrfexec run as root, or systemd-tmpfiles at boot with the \
+                 package's vrfexec.conf)",
+            )
         } else {
             Error::os(format!("cannot read {LOCK_DIR}"), e)
         }
@@ -131,10 +135,11 @@ fn check_lock_dir(is_dir: bool, uid: u32, mode: u32) -> Result<()> {
     } else {
         format!("its mode is {:04o}, open to others", mode & 0o7777)
     };
-    Err(Error::Refused(format!(
-        "unsafe lock directory {LOCK_DIR}: {what}; remove it as root (vrfexec makes it again, \
-         root's and 0700, on its next run as root)"
-    )))
+    Err(
+        Error::refused(format!("unsafe lock directory {LOCK_DIR}"), what).hint(
+            "remove it as root (vrfexec makes it again, root's and 0700, on its next run as root)",
+        ),
+    )
 }
 
 /// The lock file's name for a cgroup path: `%` and `/` escaped, so names never collide; paths
@@ -205,10 +210,8 @@ fn timeout_error(cgroup: &str) -> Error {
         Some(pid) => format!("process {pid} has held it for {} s", WAIT.as_secs()),
         None => format!("another process has held it for {} s", WAIT.as_secs()),
     };
-    Error::Refused(format!(
-        "cannot lock VRF cgroup {cgroup}: {who}; a vrfexec there is stopped or stuck (see `ps`), \
-         try again when it has finished"
-    ))
+    Error::refused(format!("cannot lock VRF cgroup {cgroup}"), who)
+        .hint("a vrfexec there is stopped or stuck (see `ps`); try again when it has finished")
 }
 
 /// The pid holding an flock on inode `ino`, from /proc/locks

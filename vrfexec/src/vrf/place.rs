@@ -38,11 +38,12 @@ impl Subject {
         })?;
         let cgroup = cgroup::unified_path(&text)
             .map_err(|e| Error::os(format!("cannot parse {path}"), e))?
-            .ok_or_else(|| Error::Cgroup {
-                what: "no cgroup v2 path in",
-                path: path.clone().into(),
-                source: std::io::Error::from_raw_os_error(libc::ENOENT),
-                hint: "vrfexec needs cgroup v2 (the unified hierarchy)",
+            .ok_or_else(|| {
+                Error::refused(
+                    format!("cannot place PID {pid} in a cgroup"),
+                    format!("{path} has no cgroup v2 line (0::)"),
+                )
+                .hint("vrfexec needs cgroup v2 (the unified hierarchy); boot with it")
             })?;
         Ok(Self {
             pid,
@@ -116,12 +117,11 @@ pub fn place(subject: &Subject, binding: &Binding, strict: bool, log: &Log) -> R
         }
         attempts += 1;
         if attempts == 3 {
-            return Err(Error::Cgroup {
-                what: "cannot keep cgroup",
-                path: placement.display().to_path_buf(),
-                source: std::io::Error::from_raw_os_error(libc::ENOENT),
-                hint: "it is removed as fast as it is made (a gc loop?)",
-            });
+            return Err(Error::refused(
+                format!("cannot keep cgroup {}", placement.display().display()),
+                "it was removed as fast as it was made, three times",
+            )
+            .hint("stop whatever removes it (a `vrfexec gc` loop?) and run again"));
         }
     };
     log.step(format_args!("cgroup: {}", placement.display().display()));
@@ -156,15 +156,18 @@ fn vrf_base(subject: &Subject) -> String {
 /// `attach`: binds the cgroup `subject` is in (a systemd unit's) to `binding`, in place.
 pub fn attach_in_place(subject: &Subject, binding: &Binding, log: &Log) -> Result<()> {
     if subject.cgroup == "/" {
-        return Err(Error::Refused(
-            "vrfexec attach binds the cgroup it runs in, and that is the root cgroup (the whole system); run it from a unit's ExecStartPre=+".into(),
-        ));
+        return Err(Error::refused(
+            "cannot attach to the cgroup vrfexec runs in",
+            "that is the root cgroup (the whole system)",
+        )
+        .hint("run it from a unit's ExecStartPre=+"));
     }
     if cgroup::vrf_of_path(&subject.cgroup).is_some() {
-        return Err(Error::Refused(format!(
-            "{} is already a VRF cgroup; attach is for a unit's own cgroup",
-            subject.cgroup
-        )));
+        return Err(Error::refused(
+            format!("cannot attach to cgroup {}", subject.cgroup),
+            "it is already a VRF cgroup",
+        )
+        .hint("attach is for a unit's own cgroup: run it from the unit's ExecStartPre=+"));
     }
     let root = cgroup::CgroupRoot::open()?;
     let _held = lock::acquire(&subject.cgroup)?;

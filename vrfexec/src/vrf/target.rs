@@ -39,9 +39,11 @@ impl Target {
             return Target::device(name);
         }
         match Target::vrf(name)? {
-            Target::Default => Err(Error::Usage(format!(
-                "`{verb}` takes a VRF name, not default; {instead}"
-            ))),
+            Target::Default => Err(Error::refused(
+                format!("invalid {verb} target 'default'"),
+                format!("`{verb}` takes a VRF name"),
+            )
+            .hint(instead)),
             target => Ok(target),
         }
     }
