@@ -20,9 +20,6 @@ use netlink_packet_route::{
 use netlink_packet_utils::ParseableParametrized as _;
 use netlink_sys::{protocols::NETLINK_ROUTE, Socket, SocketAddr};
 
-/// RTM_NEWLINK from <linux/rtnetlink.h>.
-const RTM_NEWLINK: u16 = 16;
-
 /// What vrfexec needs to know about a device.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Link {
@@ -229,7 +226,7 @@ impl RtNetlink {
             RouteNetlinkMessage::GetLink(message),
             NLM_F_ACK,
             |message_type, payload| {
-                if message_type == RTM_NEWLINK {
+                if message_type == libc::RTM_NEWLINK {
                     found = Some(link_from_payload(payload)?);
                 }
                 Ok(())

@@ -49,7 +49,14 @@ pub struct Report {
 
 pub fn run(args: &GcArgs, caller: &Caller) -> Result<u8> {
     super::root_only(caller, "gc")?;
-    collect_garbage(args.dry_run, &Log(args.verbose || args.dry_run))?;
+    let report = collect_garbage(args.dry_run, &Log(args.verbose || args.dry_run))?;
+    let verbose = Log(args.verbose);
+    for path in &report.kept {
+        verbose.step(format_args!(
+            "kept {} (in use, being set up, or not vrfexec's)",
+            path.display()
+        ));
+    }
     Ok(0)
 }
 

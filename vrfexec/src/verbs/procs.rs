@@ -22,7 +22,7 @@ use crate::{
 };
 
 /// The kernel's PF_KTHREAD flag in /proc/PID/stat.
-const PF_KTHREAD: u32 = 0x0020_0000;
+const PF_KTHREAD: u32 = libc::PF_KTHREAD.unsigned_abs();
 
 /// Parses a PID argument: decimal digits, 1 to i32::MAX.
 pub fn parse_pid(word: &str) -> Result<u32> {

@@ -462,11 +462,6 @@ impl Placement {
             })
     }
 
-    /// The directory's path for reading (cgroup.procs and the like).
-    pub fn access_path(&self) -> &Path {
-        &self.access
-    }
-
     /// Moves process `pid` (all its threads) into the cgroup open at `dir` (the one the
     /// program was attached to, not a path that may since name another): one write to its
     /// cgroup.procs.

@@ -69,7 +69,7 @@ pub fn run(args: &CheckArgs, caller: &Caller) -> Result<u8> {
     Ok(if has_problems(&findings) { 1 } else { 0 })
 }
 
-pub const RT_TABLE_LOCAL: u32 = 255;
+pub const RT_TABLE_LOCAL: u32 = libc::RT_TABLE_LOCAL as u32;
 /// The metric vrf.rst suggests for an unreachable default: below every real route.
 pub const UNREACHABLE_METRIC: u32 = 4_278_198_272;
 /// Where the seed article moves the `local` rule, just above main (32766).
