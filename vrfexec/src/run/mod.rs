@@ -11,9 +11,11 @@
 //! 5. **binding**: the target looked up over netlink;
 //! 6. **place**: the VRF cgroup made or joined and its program attached, the one step that
 //!    changes the system, with capabilities raised around it ([`crate::vrf::place`]);
-//! 7. **drop**: to the identity of step 3;
-//! 8. **verify**: new sockets are bound as asked, or exit 125 ([`crate::vrf::verify`]);
-//! 9. **exec**: the process becomes the command ([`exec::exec`]).
+//! 7. **etc**: where `/etc/vrf/<VRF>/` exists (checked in step 1), a private mount namespace
+//!    with its files over `/etc` ([`crate::vrf::etc`]); this process only;
+//! 8. **drop**: to the identity of step 3;
+//! 9. **verify**: new sockets are bound as asked, or exit 125 ([`crate::vrf::verify`]);
+//! 10. **exec**: the process becomes the command ([`exec::exec`]).
 //!
 //! [`launcher`] is the static launcher's half: it serves root's common command lines with this
 //! same [`run`] and hands everything else to the full build.
@@ -27,6 +29,7 @@ use crate::{
         privilege::{self, Caller},
     },
     vrf::{
+        etc::{self, EtcDir},
         place,
         target::{self, Binding, Target},
         verify,
@@ -87,6 +90,7 @@ struct Plan {
     command: Vec<OsString>,
     identity: Option<(identity::Identity, identity::DropMode)>,
     binding: Binding,
+    etc: Option<EtcDir>,
 }
 
 /// Runs the pipeline; returns only the error that stopped it (on success the process has
@@ -107,6 +111,18 @@ pub fn run(request: &Request, caller: &Caller, inherited: &exec::InheritedFds) -
         Err(err) => return err,
     };
     // Step 7.
+    if let Some(dir) = &plan.etc {
+        log.step(format_args!(
+            "{}: {} over /etc",
+            dir.dir.display(),
+            etc::describe(dir)
+        ));
+        let entered = privilege::with(privilege::MOUNT, || etc::enter(dir));
+        if let Err(err) = entered {
+            return err;
+        }
+    }
+    // Step 8.
     if let Some((identity, mode)) = &plan.identity {
         if let Err(err) = identity::drop_to(identity, *mode) {
             return err;
@@ -118,18 +134,22 @@ pub fn run(request: &Request, caller: &Caller, inherited: &exec::InheritedFds) -
             }
         }
     }
-    // Step 8, last, after every privilege change: what the probe sees is what the command
+    // Step 9, last, after every privilege change: what the probe sees is what the command
     // gets.
     if let Err(err) = verify::verify(&plan.binding, &vrf_cgroup) {
         return err;
     }
-    // Step 9.
+    // Step 10.
     exec::exec(&plan.path, &plan.command, inherited)
 }
 
 /// Steps 1 to 5: nothing changes on the system yet.
 fn plan(request: &Request, caller: &Caller, log: &Log) -> Result<Plan> {
     let (target, command) = request.target()?;
+    let etc = etc::lookup(match &target {
+        Target::Vrf(name) | Target::Device(name) => name,
+        Target::Default => crate::sys::names::DEFAULT_VRF,
+    })?;
     if caller.policy_mode && request.user.is_some() {
         return Err(Error::refused(
             "--user needs root",
@@ -172,5 +192,6 @@ fn plan(request: &Request, caller: &Caller, log: &Log) -> Result<Plan> {
         command: command.to_vec(),
         identity,
         binding,
+        etc,
     })
 }

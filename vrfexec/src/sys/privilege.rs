@@ -37,6 +37,9 @@ impl Caller {
 /// Set once [`lower`] has run: [`with`] then raises what a step needs.
 static LOWERED: AtomicBool = AtomicBool::new(false);
 
+/// What making the per-VRF mount namespace needs (`/etc/vrf/<VRF>/`).
+pub const MOUNT: &[Capability] = &[Capability::CAP_SYS_ADMIN];
+
 /// What placing a run in a VRF cgroup needs: open the root-only lock, make cgroup levels in
 /// root's tree and give them to root, write cgroup.procs, and query, load and attach BPF
 /// (CAP_SYS_ADMIN also mounts cgroup2 privately and reads programs by id).

@@ -1,6 +1,7 @@
 //! `vrfexec show [VRF]`: the VRFs of this network namespace with table, ifindex, state and
-//! member interfaces, from one RTM_GETLINK dump. `--json` keeps `ip -j vrf show`'s `name` and
-//! `table` keys and adds the rest.
+//! member interfaces, from one RTM_GETLINK dump, and the files of each VRF's `/etc/vrf/<VRF>/`
+//! (on a line of their own, only where there are any). `--json` keeps `ip -j vrf show`'s
+//! `name` and `table` keys and adds the rest.
 use std::{ffi::OsString, fmt::Write as _};
 
 use serde::Serialize;
@@ -13,6 +14,7 @@ use crate::{
         netlink::{Link, LinkSource, RtNetlink},
         privilege::Caller,
     },
+    vrf::etc,
 };
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -23,6 +25,8 @@ pub struct VrfInfo {
     /// Operational state as `ip link` shows it.
     pub state: String,
     pub members: Vec<String>,
+    /// The entries of `/etc/vrf/<name>/`, bound over `/etc` for commands run in the VRF.
+    pub etc: Vec<String>,
 }
 
 /// The VRFs among `links`, in ifindex order (as the kernel dumps them), with their members.
@@ -40,6 +44,7 @@ pub fn collect(links: &[Link]) -> Vec<VrfInfo> {
                 .filter(|l| l.master == Some(vrf.index))
                 .map(|l| l.name.clone())
                 .collect(),
+            etc: Vec::new(),
         })
         .collect();
     vrfs.sort_by_key(|v| v.ifindex);
@@ -68,6 +73,16 @@ pub fn render_text(vrfs: &[VrfInfo]) -> String {
             "{:<16} {:>6} {:>8}  {:<8} {}",
             vrf.name, vrf.table, vrf.ifindex, vrf.state, members
         );
+        if !vrf.etc.is_empty() {
+            let _ = writeln!(
+                out,
+                "{:<16} {}/{}/: {}",
+                "",
+                etc::ETC_VRF,
+                vrf.name,
+                vrf.etc.join(" ")
+            );
+        }
     }
     out
 }
@@ -96,6 +111,9 @@ pub fn report(name: Option<&OsString>, json: bool, links: &mut dyn LinkSource) -
                 None => Error::VrfNotFound(name.clone()),
             });
         }
+    }
+    for vrf in &mut vrfs {
+        vrf.etc = etc::entry_names(&vrf.name);
     }
     if json {
         let mut text =
@@ -165,6 +183,20 @@ mod tests {
             Err(Error::NotAVrf { .. })
         ));
         assert!(report(Some(&"a/b".into()), false, &mut lab()).is_err());
+    }
+
+    #[test]
+    fn per_vrf_etc_files_follow_their_vrf() {
+        let mut vrfs = collect(&lab().links().expect("links"));
+        vrfs[0].etc = vec!["hosts".into(), "resolv.conf".into()];
+        let text = render_text(&vrfs);
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(lines[1].starts_with("red "), "{text}");
+        assert_eq!(
+            lines[2],
+            format!("{:<16} /etc/vrf/red/: hosts resolv.conf", "")
+        );
+        assert!(lines[3].starts_with("blue "), "{text}");
     }
 
     #[test]
