@@ -25,6 +25,8 @@ source tests/vm/package.sh
 source tests/vm/builds.sh
 # shellcheck source=tests/vm/failclosed.sh
 source tests/vm/failclosed.sh
+# shellcheck source=tests/vm/dns.sh
+source tests/vm/dns.sh
 
 # vrfexec as installed (cargo xtask vm suite stages it): PREFIX/bin/vrfexec is the static
 # build, PREFIX/lib/vrfexec/vrfexec-full the dynamic one it hands over to.
@@ -641,6 +643,7 @@ main() {
     s_fc_ancestor
     s_builds
     s_package
+    s_dns
     # Near the end: it changes r's FIB rules (the fix) for good.
     s_check
     # Last: on a kernel with the net_cls trap, cgroup v2 socket programs stay off until reboot.

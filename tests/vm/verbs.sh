@@ -392,6 +392,11 @@ s_check() {
         rr "$VRFEXEC" check --json
         if [ "$R_RC" -eq 1 ] && check_has local-rule-before-l3mdev && ! check_has no-unreachable-default; then pass "$name"; else fail "$name" "$(last_run)"; fi
     fi
+    name=check/vrf-without-loopback
+    if selected "$name"; then
+        rr "$VRFEXEC" check --json
+        if check_has vrf-without-loopback red && check_has vrf-without-loopback blue; then pass "$name"; else fail "$name" "$(last_run)"; fi
+    fi
     name=check/dns-loopback
     if selected "$name"; then
         echo "nameserver 127.0.0.53" >/etc/resolv.conf
@@ -457,6 +462,19 @@ s_check() {
         else
             fail "$name" "second --fix: $(last_run)"
         fi
+    fi
+    name=check/loopback-added-by-fix
+    if selected "$name"; then
+        # fix-without-loss's --fix gave the VRF devices their loopback addresses; the second
+        # --fix (fix-is-idempotent) added nothing.
+        local bad="" vrf
+        for vrf in red blue; do
+            ip -n r -4 addr show dev "$vrf" | grep -q "inet 127.0.0.1/8" || bad+="$vrf has no 127.0.0.1/8; "
+            ip -n r -6 addr show dev "$vrf" | grep -q "inet6 ::1/128" || bad+="$vrf has no ::1/128; "
+        done
+        rr "$VRFEXEC" check --json
+        check_has vrf-without-loopback && bad+="still reported: $(oneline "$R_OUT"); "
+        if [ -z "$bad" ]; then pass "$name"; else fail "$name" "$bad"; fi
     fi
     name=check/leak-gone-after-fix
     if selected "$name"; then

@@ -54,7 +54,7 @@ Examples:
   vrfexec pids mgmt                      what runs in VRF mgmt
 
 Files (under /usr or /usr/local):
-  bin/vrfexec                 static build: serves a root caller's VRF and --dev runs
+  bin/vrfexec                 the launcher (static): serves a root caller's VRF and --dev runs
   lib/vrfexec/vrfexec-full    everything else (verbs, --user, non-root callers); give it, not
                               bin/vrfexec, the file capabilities for non-root use
   /etc/vrfexec.conf           which users and groups may use vrfexec for which VRFs
@@ -62,6 +62,10 @@ Files (under /usr or /usr/local):
                               any user may bind a socket to a device (SO_BINDTODEVICE,
                               Linux 5.7); a firewall rule on the VRF device by socket owner
                               (nftables `meta skuid`) does, see the README.
+  /etc/vrf/<VRF>/             the VRF's own /etc files (resolv.conf, hosts, ...): when it
+                              exists, the command runs in a private mount namespace with
+                              each file bound over /etc/<file>, as `ip netns exec` does
+                              with /etc/netns/<NAME>/; root's and writable by root only
   /run/vrfexec/               vrfexec's locks, root's and 0700
 
 Before it execs, vrfexec checks with a probe socket of each IP family that new sockets really
@@ -135,7 +139,10 @@ the evidence, why it matters and the exact fix:
   no-unreachable-default    a VRF table without a default route and no `l3mdev unreachable`
                             rule: lookups fall through to main and traffic leaks
   vrf-down, vrf-without-members, shared-table
-  dns-unreachable           a resolv.conf server the VRF cannot reach (127.0.0.53 ...)
+  dns-unreachable           a resolv.conf server the VRF cannot reach (127.0.0.53 ...), in
+                            /etc/vrf/<VRF>/resolv.conf if the VRF has one, else the host's
+  vrf-without-loopback      (info) no 127.0.0.1/8 or ::1/128 on the VRF device, which a
+                            resolver or agent on loopback inside the VRF needs
   l3mdev-accept-off         (info) default-VRF services do not answer in VRFs
   sock-create-program-above a cgroup above where runs from here are placed has its own
                             sock_create program: it runs last and decides the bound device
@@ -147,7 +154,8 @@ Exit status: 0 clean (info alone is clean), 1 findings, 125 error.
 
 --fix applies the rule changes for IPv4 and IPv6 in a safe order (the local rule is added at
 32765 before the one at 0 is deleted; an `l3mdev unreachable` rule at 2000 stops leaks for
-every VRF), prints each as an ip command, rolls back on failure, and checks again. A second
+every VRF), adds missing loopback addresses to VRF devices, prints each as an ip command,
+rolls back on failure, and checks again. A second
 --fix changes nothing. --dry-run only prints the commands.
 
 Examples:

@@ -247,7 +247,10 @@ mod tests {
         nix::unistd::close(HIGH).expect("close");
         let without = InheritedFds::snapshot().0;
         assert!(with.contains(&HIGH), "{HIGH} missing from {with:?}");
-        assert!(!without.contains(&HIGH), "{HIGH} closed but listed: {without:?}");
+        assert!(
+            !without.contains(&HIGH),
+            "{HIGH} closed but listed: {without:?}"
+        );
         assert!(with.windows(2).all(|w| w[0] < w[1]), "not sorted: {with:?}");
         assert!(with.contains(&file.as_raw_fd()));
     }

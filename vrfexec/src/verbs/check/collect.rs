@@ -4,6 +4,7 @@
 use std::{fs, net::IpAddr};
 
 use netlink_packet_route::{
+    address::{AddressAttribute, AddressMessage},
     route::{RouteAttribute, RouteHeader, RouteMessage},
     rule::{RuleAction as NlRuleAction, RuleAttribute, RuleMessage},
     AddressFamily, RouteNetlinkMessage,
@@ -76,6 +77,31 @@ pub fn rules(netlink: &mut RtNetlink) -> Result<Vec<Rule>> {
     }
     rules.sort_by_key(|r| (r.family, r.pref));
     Ok(rules)
+}
+
+/// Every (ifindex, address) of the loopback addresses 127.0.0.1 and ::1, from one dump per
+/// family.
+pub fn loopback_addresses(netlink: &mut RtNetlink) -> Result<Vec<(u32, IpAddr)>> {
+    let mut found = Vec::new();
+    for family in Family::ALL {
+        let mut message = AddressMessage::default();
+        message.header.family = address_family(family);
+        let replies = netlink
+            .request(RouteNetlinkMessage::GetAddress(message), true)
+            .map_err(netlink_error("cannot list addresses"))?;
+        for reply in &replies {
+            if let RouteNetlinkMessage::NewAddress(address) = reply {
+                for attribute in &address.attributes {
+                    if let AddressAttribute::Local(ip) | AddressAttribute::Address(ip) = attribute {
+                        if ip.is_loopback() && !found.contains(&(address.header.index, *ip)) {
+                            found.push((address.header.index, *ip));
+                        }
+                    }
+                }
+            }
+        }
+    }
+    Ok(found)
 }
 
 /// Whether `table` has a default route (of any type) in `family`.
@@ -157,12 +183,35 @@ pub fn snapshot() -> Result<Snapshot> {
             }
         }
     }
+    let addresses = loopback_addresses(&mut netlink)?;
     for (name, index, _) in &vrfs {
-        for ns in snapshot.nameservers.clone() {
+        let etc = std::path::Path::new(crate::vrf::etc::ETC_VRF).join(name);
+        if let Ok(text) = fs::read_to_string(etc.join("resolv.conf")) {
+            let mut servers = parse_resolv_conf(&text);
+            if servers.is_empty() {
+                // The resolver library's default when a resolv.conf names no server.
+                servers.push(IpAddr::V4(std::net::Ipv4Addr::LOCALHOST));
+            }
+            snapshot.vrf_nameservers.insert(name.clone(), servers);
+        }
+        let servers = snapshot
+            .vrf_nameservers
+            .get(name)
+            .unwrap_or(&snapshot.nameservers)
+            .clone();
+        for ns in servers {
             if let Ok(answer) = route::lookup(name, *index, ns, &mut netlink) {
                 snapshot.dns_routes.insert((name.clone(), ns), answer);
             }
         }
+        let has = |addr: IpAddr| addresses.contains(&(*index, addr));
+        snapshot.loopback.insert(
+            name.clone(),
+            (
+                has(IpAddr::V4(std::net::Ipv4Addr::LOCALHOST)),
+                has(IpAddr::V6(std::net::Ipv6Addr::LOCALHOST)),
+            ),
+        );
     }
     snapshot.links = links;
     snapshot.binding = binding_evidence();

@@ -4,8 +4,11 @@
 //! that find nothing are stopped by an `l3mdev unreachable` rule (one rule covers every VRF).
 //! Each change is printed as the equivalent `ip` command. A failure part-way undoes the
 //! changes already made, in reverse order. Run again, it finds nothing to do.
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
 use netlink_packet_core::{NLM_F_ACK, NLM_F_CREATE, NLM_F_EXCL};
 use netlink_packet_route::{
+    address::{AddressAttribute, AddressFlags, AddressHeaderFlags, AddressMessage, AddressScope},
     rule::{RuleAction as NlRuleAction, RuleAttribute, RuleMessage},
     AddressFamily, RouteNetlinkMessage,
 };
@@ -19,11 +22,30 @@ use crate::{
     sys::netlink::RtNetlink,
 };
 
-/// One rule change.
+/// One change: a FIB rule, or a VRF device's loopback address.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Op {
     Add(RuleSpec),
     Del(RuleSpec),
+    AddLoopback(Loopback),
+    DelLoopback(Loopback),
+}
+
+/// 127.0.0.1/8 or ::1/128 on a VRF device.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Loopback {
+    pub family: Family,
+    pub ifindex: u32,
+    pub dev: String,
+}
+
+/// The ip command that gives `dev` its loopback address of `family`, as the kernel's VRF tests
+/// (fcnal-test.sh) do: IPv6 without duplicate address detection.
+pub fn loopback_command(family: Family, dev: &str) -> String {
+    match family {
+        Family::V4 => format!("ip -4 addr add 127.0.0.1/8 dev {dev}"),
+        Family::V6 => format!("ip -6 addr add ::1/128 dev {dev} nodad"),
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,6 +68,12 @@ impl Op {
         let (verb, spec) = match self {
             Op::Add(spec) => ("add", spec),
             Op::Del(spec) => ("del", spec),
+            Op::AddLoopback(lo) => return loopback_command(lo.family, &lo.dev),
+            Op::DelLoopback(lo) => {
+                return loopback_command(lo.family, &lo.dev)
+                    .replacen(" add ", " del ", 1)
+                    .replace(" nodad", "")
+            }
         };
         let what = match spec.kind {
             SpecKind::Local => "table local",
@@ -59,10 +87,12 @@ impl Op {
         )
     }
 
-    fn inverse(&self) -> Op {
+    pub fn inverse(&self) -> Op {
         match self {
             Op::Add(spec) => Op::Del(spec.clone()),
             Op::Del(spec) => Op::Add(spec.clone()),
+            Op::AddLoopback(lo) => Op::DelLoopback(lo.clone()),
+            Op::DelLoopback(lo) => Op::AddLoopback(lo.clone()),
         }
     }
 }
@@ -138,7 +168,45 @@ pub fn plan(snapshot: &Snapshot, only: &[String]) -> Vec<Op> {
             }));
         }
     }
+    for vrf in &selected {
+        if let Some(&(v4, v6)) = snapshot.loopback.get(&vrf.name) {
+            for (has, family) in [(v4, Family::V4), (v6, Family::V6)] {
+                if !has {
+                    ops.push(Op::AddLoopback(Loopback {
+                        family,
+                        ifindex: vrf.index,
+                        dev: vrf.name.clone(),
+                    }));
+                }
+            }
+        }
+    }
     ops
+}
+
+fn address_message(lo: &Loopback) -> AddressMessage {
+    let mut message = AddressMessage::default();
+    message.header.index = lo.ifindex;
+    message.header.scope = AddressScope::Host;
+    let addr = match lo.family {
+        Family::V4 => {
+            message.header.family = AddressFamily::Inet;
+            message.header.prefix_len = 8;
+            IpAddr::V4(Ipv4Addr::LOCALHOST)
+        }
+        Family::V6 => {
+            message.header.family = AddressFamily::Inet6;
+            message.header.prefix_len = 128;
+            message.header.flags = AddressHeaderFlags::Nodad;
+            message
+                .attributes
+                .push(AddressAttribute::Flags(AddressFlags::Nodad));
+            IpAddr::V6(Ipv6Addr::LOCALHOST)
+        }
+    };
+    message.attributes.push(AddressAttribute::Local(addr));
+    message.attributes.push(AddressAttribute::Address(addr));
+    message
 }
 
 fn message(spec: &RuleSpec) -> RuleMessage {
@@ -175,6 +243,14 @@ fn execute(netlink: &mut RtNetlink, op: &Op) -> std::io::Result<()> {
             NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL,
         ),
         Op::Del(spec) => (RouteNetlinkMessage::DelRule(message(spec)), NLM_F_ACK),
+        Op::AddLoopback(lo) => (
+            RouteNetlinkMessage::NewAddress(address_message(lo)),
+            NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL,
+        ),
+        Op::DelLoopback(lo) => (
+            RouteNetlinkMessage::DelAddress(address_message(lo)),
+            NLM_F_ACK,
+        ),
     };
     netlink.request_with_flags(request.0, request.1).map(|_| ())
 }

@@ -135,6 +135,12 @@ pub struct Snapshot {
     pub tcp_l3mdev_accept: Option<bool>,
     pub udp_l3mdev_accept: Option<bool>,
     pub nameservers: Vec<IpAddr>,
+    /// The servers of each VRF that has its own `/etc/vrf/<VRF>/resolv.conf` (vrfexec binds it
+    /// over /etc/resolv.conf for commands run there); a file naming none means 127.0.0.1, as
+    /// for the resolver library.
+    pub vrf_nameservers: BTreeMap<String, Vec<IpAddr>>,
+    /// Which loopback addresses each VRF device has: (127.0.0.1, ::1).
+    pub loopback: BTreeMap<String, (bool, bool)>,
     /// Route lookups of each nameserver from each VRF: (vrf, nameserver) -> answer.
     pub dns_routes: BTreeMap<(String, IpAddr), RouteAnswer>,
     /// What could defeat a binding made from the caller's cgroup (see verify.rs).
@@ -335,27 +341,29 @@ pub fn analyze(snapshot: &Snapshot, only: &[String]) -> Vec<Finding> {
                 fix: vec![format!("give one of them its own table (ip link del {0}; ip link add {0} type vrf table <N>)", other.name)],
             });
         }
-        for ns in &snapshot.nameservers {
-            let route = snapshot.dns_routes.get(&(vrf.name.clone(), *ns));
-            let unreachable = route.map(|r| !r.is_reachable()).unwrap_or(false);
-            if ns.is_loopback() || unreachable {
-                let evidence = if ns.is_loopback() {
-                    format!("resolv.conf names {ns}, a loopback resolver of the default VRF")
-                } else {
-                    format!(
-                        "resolv.conf names {ns}; `vrfexec route {} {ns}` says {}",
-                        vrf.name,
-                        route.map(|r| r.kind.as_str()).unwrap_or("?")
-                    )
-                };
+        findings.extend(dns_findings(snapshot, vrf));
+        if let Some(&(v4, v6)) = snapshot.loopback.get(&vrf.name) {
+            if !(v4 && v6) {
+                let missing: Vec<&str> = [(v4, "127.0.0.1/8"), (v6, "::1/128")]
+                    .iter()
+                    .filter(|(has, _)| !has)
+                    .map(|(_, addr)| *addr)
+                    .collect();
+                let mut fix = Vec::new();
+                if !v4 {
+                    fix.push(fix::loopback_command(Family::V4, &vrf.name));
+                }
+                if !v6 {
+                    fix.push(fix::loopback_command(Family::V6, &vrf.name));
+                }
                 findings.push(Finding {
-                    id: "dns-unreachable",
-                    severity: Severity::Warning,
+                    id: "vrf-without-loopback",
+                    severity: Severity::Info,
                     vrf: Some(vrf.name.clone()),
                     family: None,
-                    evidence,
-                    why: "programs run in the VRF cannot resolve names through this server (systemd-resolved's 127.0.0.53 is the classic case): apt, curl and ssh fail on names while addresses work".into(),
-                    fix: vec![],
+                    evidence: format!("{} has no {}", vrf.name, missing.join(" and ")),
+                    why: "a resolver, agent or service that listens on 127.0.0.1 or ::1 inside the VRF (a local DNS cache named in /etc/vrf/<VRF>/resolv.conf, say) is reachable there only when the VRF device has those addresses, as the kernel's own VRF tests set up".into(),
+                    fix,
                 });
             }
         }
@@ -480,6 +488,61 @@ fn binding_traps(snapshot: &Snapshot, findings: &mut Vec<Finding>) {
 }
 
 /// Whether the findings make `check` exit 1 (info alone does not).
+/// DNS from inside `vrf`: the servers its commands use (its own `/etc/vrf/<VRF>/resolv.conf`,
+/// or the host's), each looked up in the VRF's table.
+fn dns_findings(snapshot: &Snapshot, vrf: &Link) -> Vec<Finding> {
+    let own = snapshot.vrf_nameservers.get(&vrf.name);
+    let file = match own {
+        Some(_) => format!("{}/{}/resolv.conf", crate::vrf::etc::ETC_VRF, vrf.name),
+        None => "/etc/resolv.conf".to_owned(),
+    };
+    let mut findings = Vec::new();
+    for ns in own.unwrap_or(&snapshot.nameservers) {
+        let route = snapshot.dns_routes.get(&(vrf.name.clone(), *ns));
+        let unreachable = route.map(|r| !r.is_reachable()).unwrap_or(false);
+        // The host's loopback resolver listens in the default VRF; in the VRF's own file a
+        // loopback server is a resolver in the VRF, judged by the lookup like any other.
+        let default_vrf_loopback = own.is_none() && ns.is_loopback();
+        if !(default_vrf_loopback || unreachable) {
+            continue;
+        }
+        let evidence = if default_vrf_loopback {
+            format!("{file} names {ns}, a loopback resolver of the default VRF")
+        } else {
+            format!(
+                "{file} names {ns}; `vrfexec route {} {ns}` says {}",
+                vrf.name,
+                route.map(|r| r.kind.as_str()).unwrap_or("?")
+            )
+        };
+        let fix = match own {
+            Some(_) => vec![format!(
+                "edit {file}: name a server that `vrfexec route {} SERVER` reaches",
+                vrf.name
+            )],
+            None => vec![
+                format!("mkdir -p {}/{}", crate::vrf::etc::ETC_VRF, vrf.name),
+                format!(
+                    "echo 'nameserver SERVER' > {}/{}/resolv.conf  # a server {} reaches",
+                    crate::vrf::etc::ETC_VRF,
+                    vrf.name,
+                    vrf.name
+                ),
+            ],
+        };
+        findings.push(Finding {
+            id: "dns-unreachable",
+            severity: Severity::Warning,
+            vrf: Some(vrf.name.clone()),
+            family: None,
+            evidence,
+            why: "programs run in the VRF cannot resolve names through this server (systemd-resolved's 127.0.0.53 is the classic case): apt, curl and ssh fail on names while addresses work; vrfexec binds /etc/vrf/<VRF>/resolv.conf over /etc/resolv.conf for commands run in the VRF".into(),
+            fix,
+        });
+    }
+    findings
+}
+
 pub fn has_problems(findings: &[Finding]) -> bool {
     findings.iter().any(|f| f.severity > Severity::Info)
 }

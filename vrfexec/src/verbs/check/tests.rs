@@ -81,6 +81,14 @@ fn applied(mut snapshot: Snapshot, ops: &[Op]) -> Snapshot {
             Op::Del(spec) => snapshot
                 .rules
                 .retain(|r| !(r.family == spec.family && r.pref == spec.pref && r.table == 255)),
+            Op::AddLoopback(lo) | Op::DelLoopback(lo) => {
+                let add = matches!(op, Op::AddLoopback(_));
+                let entry = snapshot.loopback.entry(lo.dev.clone()).or_default();
+                match lo.family {
+                    Family::V4 => entry.0 = add,
+                    Family::V6 => entry.1 = add,
+                }
+            }
         }
     }
     snapshot
@@ -206,6 +214,110 @@ fn dns_findings_follow_the_route_lookup() {
     assert_eq!(dns.len(), 1);
     assert_eq!(dns[0].vrf.as_deref(), Some("blue"));
     assert!(dns[0].evidence.contains("unreachable"));
+}
+
+#[test]
+fn a_vrfs_own_resolv_conf_replaces_the_hosts_for_that_vrf() {
+    let mut s = stock();
+    let stub: std::net::IpAddr = "127.0.0.53".parse().expect("ip");
+    let server: std::net::IpAddr = "10.1.0.53".parse().expect("ip");
+    s.nameservers = vec![stub];
+    let answer = |kind: &str| RouteAnswer {
+        kind: kind.into(),
+        dst: server.to_string(),
+        gateway: None,
+        dev: None,
+        prefsrc: None,
+        table: None,
+        vrf: "red".into(),
+    };
+    // Before: both VRFs use the host's stub, and the fix says which file to create.
+    let before: Vec<_> = analyze(&s, &[])
+        .into_iter()
+        .filter(|f| f.id == "dns-unreachable")
+        .collect();
+    assert_eq!(before.len(), 2);
+    assert_eq!(
+        before[0].fix,
+        vec![
+            "mkdir -p /etc/vrf/red".to_owned(),
+            "echo 'nameserver SERVER' > /etc/vrf/red/resolv.conf  # a server red reaches"
+                .to_owned()
+        ]
+    );
+    // red gets its own file with a server it reaches: red is clean, blue is not.
+    s.vrf_nameservers.insert("red".into(), vec![server]);
+    s.dns_routes
+        .insert(("red".into(), server), answer("unicast"));
+    let after: Vec<_> = analyze(&s, &[])
+        .into_iter()
+        .filter(|f| f.id == "dns-unreachable")
+        .collect();
+    assert_eq!(after.len(), 1);
+    assert_eq!(after[0].vrf.as_deref(), Some("blue"));
+    // A server in red's own file that red cannot reach is named with that file.
+    s.dns_routes
+        .insert(("red".into(), server), answer("unreachable"));
+    let own: Vec<_> = analyze(&s, &["red".into()])
+        .into_iter()
+        .filter(|f| f.id == "dns-unreachable")
+        .collect();
+    assert_eq!(own.len(), 1);
+    assert_eq!(
+        own[0].evidence,
+        "/etc/vrf/red/resolv.conf names 10.1.0.53; `vrfexec route red 10.1.0.53` says unreachable"
+    );
+    // A loopback server in the VRF's own file is judged by the lookup (a resolver in the VRF).
+    s.vrf_nameservers.insert("red".into(), vec![stub]);
+    s.dns_routes.insert(("red".into(), stub), answer("local"));
+    assert!(!analyze(&s, &["red".into()])
+        .iter()
+        .any(|f| f.id == "dns-unreachable"));
+}
+
+#[test]
+fn vrfs_without_loopback_addresses_are_reported_and_fixed() {
+    let mut s = stock();
+    s.loopback.insert("red".into(), (false, false));
+    s.loopback.insert("blue".into(), (true, true));
+    let found: Vec<_> = analyze(&s, &[])
+        .into_iter()
+        .filter(|f| f.id == "vrf-without-loopback")
+        .collect();
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].severity, Severity::Info);
+    assert_eq!(found[0].evidence, "red has no 127.0.0.1/8 and ::1/128");
+    assert_eq!(
+        found[0].fix,
+        vec![
+            "ip -4 addr add 127.0.0.1/8 dev red".to_owned(),
+            "ip -6 addr add ::1/128 dev red nodad".to_owned()
+        ]
+    );
+    let ops: Vec<String> = plan(&s, &[])
+        .iter()
+        .filter(|op| matches!(op, Op::AddLoopback(_)))
+        .map(Op::ip_command)
+        .collect();
+    assert_eq!(ops, found[0].fix);
+    // Only the VRFs asked about are fixed; with both addresses there is nothing to do.
+    assert!(!plan(&s, &["blue".into()])
+        .iter()
+        .any(|op| matches!(op, Op::AddLoopback(_))));
+    s.loopback.insert("red".into(), (true, true));
+    assert!(!analyze(&s, &[])
+        .iter()
+        .any(|f| f.id == "vrf-without-loopback"));
+    assert!(!plan(&s, &[])
+        .iter()
+        .any(|op| matches!(op, Op::AddLoopback(_))));
+    let undo = Op::AddLoopback(Loopback {
+        family: Family::V6,
+        ifindex: 5,
+        dev: "red".into(),
+    })
+    .inverse();
+    assert_eq!(undo.ip_command(), "ip -6 addr del ::1/128 dev red");
 }
 
 #[test]
