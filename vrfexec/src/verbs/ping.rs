@@ -8,14 +8,25 @@
 //! needs no privilege. Output, summary and exit status follow iputils' ping: 0 if any reply
 //! came, 1 if none did, 2 on error; Ctrl-C ends the run with the summary.
 use std::{
-    ffi::OsStr,
+    ffi::{OsStr, OsString},
     fmt::Write as _,
     io,
     mem::size_of,
     net::{IpAddr, SocketAddr},
-    os::fd::{AsRawFd as _, FromRawFd as _, OwnedFd},
+    os::fd::{AsFd as _, AsRawFd as _, OwnedFd},
     sync::atomic::{AtomicBool, Ordering},
     time::{Duration, Instant, SystemTime, UNIX_EPOCH},
+};
+
+use nix::{
+    poll::{poll, PollFd, PollFlags, PollTimeout},
+    sys::{
+        signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet, Signal},
+        socket::{
+            self, sockopt, AddressFamily, MsgFlags, SockFlag, SockProtocol, SockType,
+            SockaddrStorage,
+        },
+    },
 };
 
 use crate::{
@@ -311,23 +322,17 @@ struct IcmpSocket {
 }
 
 fn open_socket(v6: bool, vrf: &str) -> Result<IcmpSocket> {
-    let (domain, protocol) = if v6 {
-        (libc::AF_INET6, libc::IPPROTO_ICMPV6)
+    let (family, protocol) = if v6 {
+        (AddressFamily::Inet6, SockProtocol::IcmpV6)
     } else {
-        (libc::AF_INET, libc::IPPROTO_ICMP)
+        (AddressFamily::Inet, SockProtocol::Icmp)
     };
-    let open = |ty: libc::c_int| -> io::Result<OwnedFd> {
-        // SAFETY: socket(2) with constant arguments; the fd is owned right away.
-        let fd = unsafe { libc::socket(domain, ty | libc::SOCK_CLOEXEC, protocol) };
-        if fd < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        // SAFETY: fd was just returned by socket(2) and nothing else owns it.
-        Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+    let open = |ty: SockType| -> io::Result<OwnedFd> {
+        socket::socket(family, ty, SockFlag::SOCK_CLOEXEC, protocol).map_err(io::Error::from)
     };
-    let (fd, raw) = match open(libc::SOCK_DGRAM) {
+    let (fd, raw) = match open(SockType::Datagram) {
         Ok(fd) => (fd, false),
-        Err(dgram) => match open(libc::SOCK_RAW) {
+        Err(dgram) => match open(SockType::Raw) {
             Ok(fd) => (fd, true),
             Err(raw) => {
                 return Err(Error::os(
@@ -337,30 +342,24 @@ fn open_socket(v6: bool, vrf: &str) -> Result<IcmpSocket> {
             }
         },
     };
-    let name = vrf.as_bytes();
-    // SAFETY: the option value is the device name's bytes, with their length.
-    let rc = unsafe {
-        libc::setsockopt(
-            fd.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_BINDTODEVICE,
-            name.as_ptr().cast(),
-            name.len() as libc::socklen_t,
-        )
-    };
-    if rc < 0 {
-        return Err(Error::os(
+    // The name's bytes with their length, no NUL, as SO_BINDTODEVICE takes them.
+    socket::setsockopt(&fd, sockopt::BindToDevice, &OsString::from(vrf)).map_err(|e| {
+        Error::os(
             format!("cannot bind the ICMP socket to {vrf}"),
-            io::Error::last_os_error(),
-        ));
-    }
+            io::Error::from(e),
+        )
+    })?;
+    // Best effort (a reply then shows no ttl=). nix 0.29 has no socket option for
+    // IP_RECVTTL or IPV6_RECVHOPLIMIT, and its SetSockOpt trait could only wrap this same
+    // libc call, so it is made directly.
     let (level, option) = if v6 {
         (libc::IPPROTO_IPV6, libc::IPV6_RECVHOPLIMIT)
     } else {
         (libc::IPPROTO_IP, libc::IP_RECVTTL)
     };
     let on: libc::c_int = 1;
-    // SAFETY: a c_int option value with its size.
+    // SAFETY: fd is an open socket owned here; the value pointer is to a live c_int and the
+    // length given is exactly its size, which is all setsockopt(2) reads.
     unsafe {
         libc::setsockopt(
             fd.as_raw_fd(),
@@ -375,44 +374,44 @@ fn open_socket(v6: bool, vrf: &str) -> Result<IcmpSocket> {
 
 impl IcmpSocket {
     fn send(&self, packet: &[u8], dst: IpAddr) -> io::Result<()> {
-        let addr = socket2_addr(SocketAddr::new(dst, 0));
-        // SAFETY: packet is a valid buffer; addr is a sockaddr_storage with its true length.
-        let rc = unsafe {
-            libc::sendto(
-                self.fd.as_raw_fd(),
-                packet.as_ptr().cast(),
-                packet.len(),
-                0,
-                (&addr.0 as *const libc::sockaddr_storage).cast(),
-                addr.1,
-            )
-        };
-        if rc < 0 {
-            return Err(io::Error::last_os_error());
-        }
+        // Port 0, flow info 0, scope id 0: what an ICMP socket is sent to.
+        let addr = SockaddrStorage::from(SocketAddr::new(dst, 0));
+        socket::sendto(self.fd.as_raw_fd(), packet, &addr, MsgFlags::empty())?;
         Ok(())
     }
 
     /// One datagram and the TTL/hop limit from its control message, if any.
+    ///
+    /// This is libc's recvmsg, not nix's: nix 0.29 decodes an IP_TTL or IPV6_HOPLIMIT control
+    /// message only into its opaque `ControlMessageOwned::Unknown`, whose bytes it keeps
+    /// private, and does not expose the control buffer's filled length, so the TTL cannot be
+    /// read through it.
     fn recv(&self, buf: &mut [u8]) -> io::Result<(usize, Option<u8>)> {
+        // u64s: aligned for cmsghdr, as CMSG_FIRSTHDR/CMSG_NXTHDR expect.
         let mut control = [0u64; 8];
         let mut iov = libc::iovec {
             iov_base: buf.as_mut_ptr().cast(),
             iov_len: buf.len(),
         };
-        // SAFETY: a zeroed msghdr is valid; the pointers set below outlive the call.
+        // SAFETY: msghdr is plain data (pointers, lengths, flags), for which all-zero bytes
+        // are a valid value: no name, no iovecs, no control buffer.
         let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
         msg.msg_iov = &mut iov;
         msg.msg_iovlen = 1;
         msg.msg_control = control.as_mut_ptr().cast();
         msg.msg_controllen = size_of::<[u64; 8]>();
-        // SAFETY: msg describes valid buffers for the whole call.
+        // SAFETY: fd is an open socket owned by self; msg points at iov (one iovec for all of
+        // buf) and at control with their true lengths, and iov, buf and control all outlive
+        // the call, which writes only within those lengths.
         let n = unsafe { libc::recvmsg(self.fd.as_raw_fd(), &mut msg, libc::MSG_DONTWAIT) };
         if n < 0 {
             return Err(io::Error::last_os_error());
         }
         let mut ttl = None;
-        // SAFETY: CMSG_* walk the control buffer the kernel filled, within msg_controllen.
+        // SAFETY: recvmsg succeeded, so msg_control/msg_controllen describe the part of control
+        // the kernel filled with well-formed, aligned cmsghdrs. CMSG_FIRSTHDR and CMSG_NXTHDR
+        // return null rather than step past msg_controllen, so every header dereferenced lies
+        // inside control; an IP_TTL or IPV6_HOPLIMIT message carries one c_int, read unaligned.
         unsafe {
             let mut cmsg = libc::CMSG_FIRSTHDR(&msg);
             while !cmsg.is_null() {
@@ -430,41 +429,6 @@ impl IcmpSocket {
         }
         Ok((n as usize, ttl))
     }
-}
-
-fn socket2_addr(addr: SocketAddr) -> (libc::sockaddr_storage, libc::socklen_t) {
-    // SAFETY: an all-zero sockaddr_storage is a valid value.
-    let mut storage: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
-    let len = match addr {
-        SocketAddr::V4(v4) => {
-            let sin = libc::sockaddr_in {
-                sin_family: libc::AF_INET as libc::sa_family_t,
-                sin_port: 0,
-                sin_addr: libc::in_addr {
-                    s_addr: u32::from_ne_bytes(v4.ip().octets()),
-                },
-                sin_zero: [0; 8],
-            };
-            // SAFETY: sockaddr_storage is larger than and aligned for sockaddr_in.
-            unsafe { std::ptr::write((&mut storage as *mut libc::sockaddr_storage).cast(), sin) };
-            size_of::<libc::sockaddr_in>()
-        }
-        SocketAddr::V6(v6) => {
-            let sin6 = libc::sockaddr_in6 {
-                sin6_family: libc::AF_INET6 as libc::sa_family_t,
-                sin6_port: 0,
-                sin6_flowinfo: 0,
-                sin6_addr: libc::in6_addr {
-                    s6_addr: v6.ip().octets(),
-                },
-                sin6_scope_id: v6.scope_id(),
-            };
-            // SAFETY: sockaddr_storage is larger than and aligned for sockaddr_in6.
-            unsafe { std::ptr::write((&mut storage as *mut libc::sockaddr_storage).cast(), sin6) };
-            size_of::<libc::sockaddr_in6>()
-        }
-    };
-    (storage, len as libc::socklen_t)
 }
 
 fn now_since_epoch() -> Duration {
@@ -486,12 +450,16 @@ fn ping(vrf: &OsStr, dev: bool, dest: &str, options: &PingOptions) -> Result<u8>
     let v6 = dst.is_ipv6();
     let socket = open_socket(v6, &vrf_name)?;
 
-    // SAFETY: the handler only stores to an atomic; no SA_RESTART, so poll() returns EINTR.
-    unsafe {
-        let mut action: libc::sigaction = std::mem::zeroed();
-        action.sa_sigaction = on_interrupt as *const () as usize;
-        libc::sigaction(libc::SIGINT, &action, std::ptr::null_mut());
-    }
+    // No SA_RESTART, so a poll() under way returns EINTR and the loop sees the flag.
+    let action = SigAction::new(
+        SigHandler::Handler(on_interrupt),
+        SaFlags::empty(),
+        SigSet::empty(),
+    );
+    // SAFETY: nix leaves installing a handler to the caller because the handler may run at
+    // any point of any thread; on_interrupt only stores to an atomic, which is
+    // async-signal-safe, and touches nothing else.
+    let _ = unsafe { sigaction(Signal::SIGINT, &action) };
 
     let mut stdout = io::stdout().lock();
     let header = if v6 {
@@ -567,15 +535,11 @@ fn ping(vrf: &OsStr, dev: bool, dest: &str, options: &PingOptions) -> Result<u8>
         } else {
             next_send
         };
-        let wait_ms = wake.saturating_duration_since(now).as_millis().min(1000) as libc::c_int;
-        let mut pfd = libc::pollfd {
-            fd: socket.fd.as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        };
-        // SAFETY: one valid pollfd for the duration of the call.
-        let ready = unsafe { libc::poll(&mut pfd, 1, wait_ms) };
-        if ready <= 0 {
+        let wait_ms = wake.saturating_duration_since(now).as_millis().min(1000);
+        let wait = PollTimeout::from(u16::try_from(wait_ms).unwrap_or(1000));
+        let mut fds = [PollFd::new(socket.fd.as_fd(), PollFlags::POLLIN)];
+        // A timeout or an error (EINTR on Ctrl-C): back to the top of the loop.
+        if !matches!(poll(&mut fds, wait), Ok(ready) if ready > 0) {
             continue;
         }
         while let Ok((n, cmsg_ttl)) = socket.recv(&mut buf) {
