@@ -15,9 +15,22 @@
 //! dozen feature probes before the load, and even parsing the object at run time was most of
 //! the code a cold run executed: for a launcher that starts once per command, start-up is
 //! the product's speed.
+//!
+//! The bpf(2) ABI (`union bpf_attr`, `struct bpf_prog_info`/`bpf_map_info`, the command, program
+//! type and attach type enums) comes from `aya_obj::generated`, bindgen's output for the
+//! kernel's own `<linux/bpf.h>`, rather than from copies that could drift from it. Only those
+//! types and constants are used at run time, none of aya-obj's code.
 use std::{
+    ffi::c_char,
     io,
+    mem::size_of,
     os::fd::{AsFd as _, AsRawFd as _, BorrowedFd, OwnedFd},
+    ptr,
+};
+
+use aya_obj::generated::{
+    bpf_attach_type, bpf_attr, bpf_cmd, bpf_map_info, bpf_prog_info, bpf_prog_type,
+    BPF_OBJ_NAME_LEN,
 };
 
 use crate::error::{Error, Result};
@@ -57,168 +70,120 @@ pub const PROGRAM_NAME: &str = "vrfexec_bind";
 /// `--strict`'s cgroup/setsockopt program.
 pub const STRICT_PROGRAM_NAME: &str = "vrfexec_strict";
 
-// Commands from <linux/bpf.h> `enum bpf_cmd`.
-const BPF_MAP_CREATE: libc::c_long = 0;
-const BPF_MAP_LOOKUP_ELEM: libc::c_long = 1;
-const BPF_MAP_UPDATE_ELEM: libc::c_long = 2;
-const BPF_PROG_LOAD: libc::c_long = 5;
-const BPF_MAP_FREEZE: libc::c_long = 22;
-// Program types from <linux/bpf.h> `enum bpf_prog_type`.
-const BPF_PROG_TYPE_CGROUP_SOCK: u32 = 9;
-const BPF_PROG_TYPE_CGROUP_SOCKOPT: u32 = 25;
-const BPF_PROG_ATTACH: libc::c_long = 8;
-const BPF_PROG_GET_FD_BY_ID: libc::c_long = 13;
-const BPF_MAP_GET_FD_BY_ID: libc::c_long = 14;
-const BPF_OBJ_GET_INFO_BY_FD: libc::c_long = 15;
-const BPF_PROG_QUERY: libc::c_long = 16;
-// From <linux/bpf.h> `enum bpf_attach_type`.
-pub const BPF_CGROUP_INET_SOCK_CREATE: u32 = 2;
-pub const BPF_CGROUP_SETSOCKOPT: u32 = 22;
+/// `char name[BPF_OBJ_NAME_LEN]` of programs and maps: 15 bytes and a NUL.
+const NAME_LEN: usize = BPF_OBJ_NAME_LEN as usize;
 
-/// The BPF_PROG_ATTACH member of `union bpf_attr`.
+/// A kernel ABI value (`union bpf_attr`, `struct bpf_prog_info`, `struct bpf_map_info`) that
+/// starts as zero bytes: zero is what the kernel reads as "not set" in every field a command
+/// does not use. The byte view spans the whole value, so a move carries every byte over,
+/// padding included: `union bpf_attr` ends in 4 bytes that are padding in each of its
+/// members, `struct bpf_prog_info` in 4 more, and the kernel checks that whatever lies past
+/// the fields it knows (an older kernel knows fewer) is zero.
 #[repr(C)]
-#[derive(Default)]
-struct ProgAttachAttr {
-    target_fd: u32,
-    attach_bpf_fd: u32,
-    attach_type: u32,
-    attach_flags: u32,
-    replace_bpf_fd: u32,
+union Zeroed<T: Pod, const N: usize> {
+    value: T,
+    bytes: [u8; N],
 }
 
-/// BPF_MAP_CREATE.
-#[repr(C)]
-#[derive(Default)]
-struct MapCreateAttr {
-    map_type: u32,
-    key_size: u32,
-    value_size: u32,
-    max_entries: u32,
-    map_flags: u32,
-    inner_map_fd: u32,
-    numa_node: u32,
-    map_name: [u8; 16],
+/// Plain old data from `<linux/bpf.h>`.
+///
+/// # Safety
+///
+/// Any initialised bytes are a valid value of the type: it holds only integers, arrays of
+/// them, and structs and unions made of those.
+unsafe trait Pod: Copy {}
+// SAFETY: bindgen's `union bpf_attr` and its members hold only __u32/__s32/__u64 fields, char
+// arrays, and unions of those.
+unsafe impl Pod for bpf_attr {}
+// SAFETY: integers, byte arrays and a bitfield unit (a byte array).
+unsafe impl Pod for bpf_prog_info {}
+// SAFETY: integers and a char array.
+unsafe impl Pod for bpf_map_info {}
+
+impl<T: Pod, const N: usize> Zeroed<T, N> {
+    fn new() -> Self {
+        const { assert!(size_of::<T>() == N, "the byte view is exactly the value") };
+        Self { bytes: [0; N] }
+    }
+
+    fn get(&self) -> T {
+        // SAFETY: all N bytes are initialised (zero, then written by us or the kernel), and
+        // any initialised bytes are a valid T (T: Pod).
+        unsafe { self.value }
+    }
 }
 
-/// BPF_MAP_LOOKUP_ELEM and BPF_MAP_UPDATE_ELEM (and, with only map_fd, BPF_MAP_FREEZE): the
-/// kernel's one attr layout for map element commands.
-#[repr(C)]
-#[derive(Default)]
-struct MapElemAttr {
-    map_fd: u32,
-    _pad: u32,
-    key: u64,
-    value: u64,
-    flags: u64,
-}
+type Attr = Zeroed<bpf_attr, { size_of::<bpf_attr>() }>;
+type ProgInfo = Zeroed<bpf_prog_info, { size_of::<bpf_prog_info>() }>;
+type MapInfo = Zeroed<bpf_map_info, { size_of::<bpf_map_info>() }>;
 
-/// BPF_PROG_LOAD.
-#[repr(C)]
-#[derive(Default)]
-struct ProgLoadAttr {
-    prog_type: u32,
-    insn_cnt: u32,
-    insns: u64,
-    license: u64,
-    log_level: u32,
-    log_size: u32,
-    log_buf: u64,
-    kern_version: u32,
-    prog_flags: u32,
-    prog_name: [u8; 16],
-    prog_ifindex: u32,
-    expected_attach_type: u32,
-}
-
-/// The prefix of `union bpf_attr` for BPF_PROG_QUERY.
-#[repr(C)]
-#[derive(Default)]
-struct ProgQueryAttr {
-    target_fd: u32,
-    attach_type: u32,
-    query_flags: u32,
-    attach_flags: u32,
-    prog_ids: u64,
-    prog_cnt: u32,
-    _pad: u32,
-}
-
-/// BPF_PROG_GET_FD_BY_ID / BPF_MAP_GET_FD_BY_ID.
-#[repr(C)]
-#[derive(Default)]
-struct GetFdByIdAttr {
-    id: u32,
-    next_id: u32,
-    open_flags: u32,
-}
-
-/// BPF_OBJ_GET_INFO_BY_FD.
-#[repr(C)]
-#[derive(Default)]
-struct InfoByFdAttr {
-    bpf_fd: u32,
-    info_len: u32,
-    info: u64,
-}
-
-/// The leading fields of `struct bpf_prog_info` (the kernel fills what fits in info_len).
-#[repr(C)]
-#[derive(Default)]
-struct ProgInfo {
-    prog_type: u32,
-    id: u32,
-    tag: [u8; 8],
-    jited_prog_len: u32,
-    xlated_prog_len: u32,
-    jited_prog_insns: u64,
-    xlated_prog_insns: u64,
-    load_time: u64,
-    created_by_uid: u32,
-    nr_map_ids: u32,
-    map_ids: u64,
-    name: [u8; 16],
-}
-
-/// The leading fields of `struct bpf_map_info`.
-#[repr(C)]
-#[derive(Default)]
-struct MapInfo {
-    map_type: u32,
-    id: u32,
-    key_size: u32,
-    value_size: u32,
-    max_entries: u32,
-    map_flags: u32,
-    name: [u8; 16],
-}
-
-/// bpf(2) with a command-specific attr; returns the syscall's non-negative result.
-fn sys_bpf<T>(cmd: libc::c_long, attr: &mut T) -> io::Result<libc::c_long> {
-    // SAFETY: every attr type passed here is a #[repr(C)] prefix of union bpf_attr for `cmd`,
-    // fully initialised, and any pointers inside it point to live buffers of the sizes given.
-    let rc = unsafe { libc::syscall(libc::SYS_bpf, cmd, attr as *mut T, std::mem::size_of::<T>()) };
+/// bpf(2) with the whole `union bpf_attr`; returns the syscall's non-negative result.
+///
+/// `attr` holds zeros but for the fields `cmd` reads. The kernel accepts a union larger than
+/// its own (an older kernel's) only when the bytes past its end are zero, and it reads zero
+/// as "not set" in the fields of `cmd` left alone.
+fn sys_bpf(cmd: bpf_cmd, attr: &mut Attr) -> io::Result<libc::c_long> {
+    // SAFETY: attr is a live, fully initialised union bpf_attr (Attr is it, with a byte view)
+    // of the size passed, and any pointers the callers put in it point to live buffers of the
+    // sizes given with them.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_bpf,
+            cmd as libc::c_long,
+            ptr::from_mut(attr),
+            size_of::<Attr>(),
+        )
+    };
     if rc < 0 {
         return Err(io::Error::last_os_error());
     }
     Ok(rc)
 }
 
+fn fd_u32(fd: BorrowedFd<'_>) -> io::Result<u32> {
+    u32::try_from(fd.as_raw_fd()).map_err(io::Error::other)
+}
+
+/// BPF_PROG_QUERY: writes the ids of the programs attached directly to `cgroup` for
+/// `attach_type` to `ids` and returns how many there are (ENOSPC if more than `ids` holds).
+fn query_programs(
+    cgroup: BorrowedFd<'_>,
+    attach_type: bpf_attach_type,
+    ids: &mut [u32],
+) -> io::Result<u32> {
+    let mut attr = Attr::new();
+    attr.value.query.__bindgen_anon_1.target_fd = fd_u32(cgroup)?;
+    attr.value.query.attach_type = attach_type as u32;
+    attr.value.query.prog_ids = ids.as_mut_ptr() as u64;
+    attr.value.query.__bindgen_anon_2.prog_cnt =
+        u32::try_from(ids.len()).map_err(io::Error::other)?;
+    sys_bpf(bpf_cmd::BPF_PROG_QUERY, &mut attr)?;
+    // SAFETY: bpf_attr is Pod, so reading any member reads initialised integers.
+    Ok(unsafe { attr.get().query.__bindgen_anon_2.prog_cnt })
+}
+
+/// BPF_OBJ_GET_INFO_BY_FD: `info` for the program or map open at `fd`, as the kernel filled
+/// it in.
+fn object_info<T: Pod, const N: usize>(
+    fd: BorrowedFd<'_>,
+    mut info: Zeroed<T, N>,
+) -> io::Result<T> {
+    let mut attr = Attr::new();
+    attr.value.info.bpf_fd = fd_u32(fd)?;
+    attr.value.info.info_len = u32::try_from(N).map_err(io::Error::other)?;
+    attr.value.info.info = ptr::from_mut(&mut info) as u64;
+    sys_bpf(bpf_cmd::BPF_OBJ_GET_INFO_BY_FD, &mut attr)?;
+    Ok(info.get())
+}
+
 /// The one program attached directly to `cgroup` for `attach_type`: its fd, its info and
 /// the ids of its maps.
 fn attached_program(
     cgroup: BorrowedFd<'_>,
-    attach_type: u32,
-) -> Option<(std::os::fd::OwnedFd, ProgInfo, [u32; 4])> {
+    attach_type: bpf_attach_type,
+) -> Option<(OwnedFd, bpf_prog_info, [u32; 4])> {
     let mut ids = [0u32; 4];
-    let mut query = ProgQueryAttr {
-        target_fd: u32::try_from(cgroup.as_raw_fd()).ok()?,
-        attach_type,
-        prog_ids: ids.as_mut_ptr() as u64,
-        prog_cnt: ids.len() as u32,
-        ..Default::default()
-    };
-    sys_bpf(BPF_PROG_QUERY, &mut query).ok()?;
-    if query.prog_cnt != 1 {
+    if query_programs(cgroup, attach_type, &mut ids).ok()? != 1 {
         return None;
     }
     let mut map_ids = [0u32; 4];
@@ -228,33 +193,23 @@ fn attached_program(
 
 /// A program's fd and info by id (BPF_PROG_GET_FD_BY_ID needs CAP_SYS_ADMIN); the ids of its
 /// first maps are written to `map_ids`.
-fn program_by_id(id: u32, map_ids: &mut [u32; 4]) -> Option<(OwnedFd, ProgInfo)> {
-    let mut get = GetFdByIdAttr {
-        id,
-        ..Default::default()
-    };
-    let prog = crate::sys::fd::owned(sys_bpf(BPF_PROG_GET_FD_BY_ID, &mut get).ok()?).ok()?;
-    let mut info = ProgInfo {
-        nr_map_ids: map_ids.len() as u32,
-        map_ids: map_ids.as_mut_ptr() as u64,
-        ..Default::default()
-    };
-    let mut by_fd = InfoByFdAttr {
-        bpf_fd: u32::try_from(prog.as_raw_fd()).ok()?,
-        info_len: std::mem::size_of::<ProgInfo>() as u32,
-        info: &mut info as *mut ProgInfo as u64,
-    };
-    sys_bpf(BPF_OBJ_GET_INFO_BY_FD, &mut by_fd).ok()?;
+fn program_by_id(id: u32, map_ids: &mut [u32; 4]) -> Option<(OwnedFd, bpf_prog_info)> {
+    let mut get = Attr::new();
+    get.value.__bindgen_anon_6.__bindgen_anon_1.prog_id = id;
+    let prog =
+        crate::sys::fd::owned(sys_bpf(bpf_cmd::BPF_PROG_GET_FD_BY_ID, &mut get).ok()?).ok()?;
+    let mut info = ProgInfo::new();
+    info.value.nr_map_ids = map_ids.len() as u32;
+    info.value.map_ids = map_ids.as_mut_ptr() as u64;
+    let info = object_info(prog.as_fd(), info).ok()?;
     Some((prog, info))
 }
 
-fn name_of(info: &ProgInfo) -> &[u8] {
-    let len = info
-        .name
-        .iter()
-        .position(|b| *b == 0)
-        .unwrap_or(info.name.len());
-    &info.name[..len]
+/// A kernel object name (NUL-padded `char name[BPF_OBJ_NAME_LEN]`) as bytes, without the NULs.
+fn name_of(name: &[c_char; NAME_LEN]) -> impl Iterator<Item = u8> + '_ {
+    name.iter()
+        .map(|c| u8::from_ne_bytes(c.to_ne_bytes()))
+        .take_while(|b| *b != 0)
 }
 
 /// A program attached directly to a cgroup, as `verify` names it in a refusal.
@@ -269,15 +224,12 @@ pub struct AttachedProgram {
 /// Needs CAP_NET_ADMIN (BPF_PROG_QUERY); the names need CAP_SYS_ADMIN as well.
 pub fn sock_create_programs(cgroup: BorrowedFd<'_>) -> io::Result<Vec<AttachedProgram>> {
     let mut ids = [0u32; 64];
-    let mut query = ProgQueryAttr {
-        target_fd: u32::try_from(cgroup.as_raw_fd()).map_err(io::Error::other)?,
-        attach_type: BPF_CGROUP_INET_SOCK_CREATE,
-        prog_ids: ids.as_mut_ptr() as u64,
-        prog_cnt: ids.len() as u32,
-        ..Default::default()
-    };
-    sys_bpf(BPF_PROG_QUERY, &mut query)?;
-    let count = (query.prog_cnt as usize).min(ids.len());
+    let count = query_programs(
+        cgroup,
+        bpf_attach_type::BPF_CGROUP_INET_SOCK_CREATE,
+        &mut ids,
+    )?;
+    let count = (count as usize).min(ids.len());
     Ok(ids[..count]
         .iter()
         .map(|&id| AttachedProgram {
@@ -289,13 +241,14 @@ pub fn sock_create_programs(cgroup: BorrowedFd<'_>) -> io::Result<Vec<AttachedPr
 
 fn program_name(id: u32) -> Option<String> {
     let (_prog, info) = program_by_id(id, &mut [0u32; 4])?;
-    Some(String::from_utf8_lossy(name_of(&info)).into_owned())
+    let name: Vec<u8> = name_of(&info.name).collect();
+    Some(String::from_utf8_lossy(&name).into_owned())
 }
 
 /// Whether vrfexec's `--strict` program is what is attached to `cgroup` for setsockopt.
 pub fn strict_attached(cgroup: BorrowedFd<'_>) -> bool {
-    attached_program(cgroup, BPF_CGROUP_SETSOCKOPT)
-        .is_some_and(|(_, info, _)| name_of(&info) == STRICT_PROGRAM_NAME.as_bytes())
+    attached_program(cgroup, bpf_attach_type::BPF_CGROUP_SETSOCKOPT)
+        .is_some_and(|(_, info, _)| name_of(&info.name).eq(STRICT_PROGRAM_NAME.bytes()))
 }
 
 /// The warm-path check: if the program attached to the cgroup at `cgroup` is vrfexec's, the
@@ -303,47 +256,40 @@ pub fn strict_attached(cgroup: BorrowedFd<'_>) -> bool {
 /// None for no program, iproute2's (unnamed) program, or anything unreadable: the caller
 /// then takes the cold path, which replaces whatever is there.
 pub fn attached_ifindex(cgroup: BorrowedFd<'_>) -> Option<u32> {
-    let (_prog, info, map_ids) = attached_program(cgroup, BPF_CGROUP_INET_SOCK_CREATE)?;
-    if name_of(&info) != PROGRAM_NAME.as_bytes() || info.nr_map_ids != 1 {
+    let (_prog, info, map_ids) =
+        attached_program(cgroup, bpf_attach_type::BPF_CGROUP_INET_SOCK_CREATE)?;
+    if !name_of(&info.name).eq(PROGRAM_NAME.bytes()) || info.nr_map_ids != 1 {
         return None;
     }
-    let mut get = GetFdByIdAttr {
-        id: map_ids[0],
-        ..Default::default()
-    };
-    let map = crate::sys::fd::owned(sys_bpf(BPF_MAP_GET_FD_BY_ID, &mut get).ok()?).ok()?;
-    let mut map_info = MapInfo::default();
-    let mut by_fd = InfoByFdAttr {
-        bpf_fd: u32::try_from(map.as_raw_fd()).ok()?,
-        info_len: std::mem::size_of::<MapInfo>() as u32,
-        info: &mut map_info as *mut MapInfo as u64,
-    };
-    sys_bpf(BPF_OBJ_GET_INFO_BY_FD, &mut by_fd).ok()?;
+    let mut get = Attr::new();
+    get.value.__bindgen_anon_6.__bindgen_anon_1.map_id = map_ids[0];
+    let map = crate::sys::fd::owned(sys_bpf(bpf_cmd::BPF_MAP_GET_FD_BY_ID, &mut get).ok()?).ok()?;
+    let map_info = object_info(map.as_fd(), MapInfo::new()).ok()?;
     if map_info.key_size != 4 || map_info.value_size != 4 || map_info.max_entries != 1 {
         return None;
     }
     let key = 0u32;
     let mut value = 0u32;
-    let mut lookup = MapElemAttr {
-        map_fd: u32::try_from(map.as_raw_fd()).ok()?,
-        key: &key as *const u32 as u64,
-        value: &mut value as *mut u32 as u64,
-        ..Default::default()
-    };
-    sys_bpf(BPF_MAP_LOOKUP_ELEM, &mut lookup).ok()?;
+    let mut lookup = Attr::new();
+    lookup.value.__bindgen_anon_2.map_fd = fd_u32(map.as_fd()).ok()?;
+    lookup.value.__bindgen_anon_2.key = ptr::from_ref(&key) as u64;
+    lookup.value.__bindgen_anon_2.__bindgen_anon_1.value = ptr::from_mut(&mut value) as u64;
+    sys_bpf(bpf_cmd::BPF_MAP_LOOKUP_ELEM, &mut lookup).ok()?;
     Some(value)
 }
 
 /// A loaded (not yet attached) program. Its maps are held by the program itself.
 pub struct Loaded {
     fd: OwnedFd,
-    attach_type: u32,
+    attach_type: bpf_attach_type,
 }
 
-fn name16(name: &str) -> [u8; 16] {
-    let mut out = [0u8; 16];
-    let len = name.len().min(15);
-    out[..len].copy_from_slice(&name.as_bytes()[..len]);
+/// `name` as a kernel object name: its first 15 bytes, NUL-padded.
+fn name16(name: &str) -> [c_char; NAME_LEN] {
+    let mut out = [0; NAME_LEN];
+    for (to, from) in out.iter_mut().zip(name.bytes().take(NAME_LEN - 1)) {
+        *to = c_char::from_ne_bytes([from]);
+    }
     out
 }
 
@@ -374,16 +320,14 @@ fn syscall_error(what: &'static str, err: &io::Error) -> Error {
 /// read-only data.
 fn create_map(map: &MapDef, ifindex: Option<u32>) -> Result<OwnedFd> {
     const WHAT: &str = "cannot create the BPF program's map";
-    let mut create = MapCreateAttr {
-        map_type: map.map_type,
-        key_size: map.key_size,
-        value_size: map.value_size,
-        max_entries: map.max_entries,
-        map_flags: map.map_flags,
-        map_name: name16(map.name),
-        ..Default::default()
-    };
-    let fd = sys_bpf(BPF_MAP_CREATE, &mut create)
+    let mut create = Attr::new();
+    create.value.__bindgen_anon_1.map_type = map.map_type;
+    create.value.__bindgen_anon_1.key_size = map.key_size;
+    create.value.__bindgen_anon_1.value_size = map.value_size;
+    create.value.__bindgen_anon_1.max_entries = map.max_entries;
+    create.value.__bindgen_anon_1.map_flags = map.map_flags;
+    create.value.__bindgen_anon_1.map_name = name16(map.name);
+    let fd = sys_bpf(bpf_cmd::BPF_MAP_CREATE, &mut create)
         .and_then(crate::sys::fd::owned)
         .map_err(|e| syscall_error(WHAT, &e))?;
     let map_fd = u32::try_from(fd.as_raw_fd()).map_err(|e| object_error(WHAT, e))?;
@@ -395,20 +339,16 @@ fn create_map(map: &MapDef, ifindex: Option<u32>) -> Result<OwnedFd> {
                 .copy_from_slice(&ifindex.to_ne_bytes());
         }
         let key = 0u32;
-        let mut update = MapElemAttr {
-            map_fd,
-            key: &key as *const u32 as u64,
-            value: data.as_ptr() as u64,
-            ..Default::default()
-        };
-        sys_bpf(BPF_MAP_UPDATE_ELEM, &mut update).map_err(|e| syscall_error(WHAT, &e))?;
+        let mut update = Attr::new();
+        update.value.__bindgen_anon_2.map_fd = map_fd;
+        update.value.__bindgen_anon_2.key = ptr::from_ref(&key) as u64;
+        update.value.__bindgen_anon_2.__bindgen_anon_1.value = data.as_ptr() as u64;
+        sys_bpf(bpf_cmd::BPF_MAP_UPDATE_ELEM, &mut update).map_err(|e| syscall_error(WHAT, &e))?;
     }
     if map.freeze {
-        let mut freeze = MapElemAttr {
-            map_fd,
-            ..Default::default()
-        };
-        sys_bpf(BPF_MAP_FREEZE, &mut freeze).map_err(|e| syscall_error(WHAT, &e))?;
+        let mut freeze = Attr::new();
+        freeze.value.__bindgen_anon_2.map_fd = map_fd;
+        sys_bpf(bpf_cmd::BPF_MAP_FREEZE, &mut freeze).map_err(|e| syscall_error(WHAT, &e))?;
     }
     Ok(fd)
 }
@@ -417,8 +357,8 @@ fn create_map(map: &MapDef, ifindex: Option<u32>) -> Result<OwnedFd> {
 fn load_program(
     program: &ProgDef,
     name: &'static str,
-    prog_type: u32,
-    attach_type: u32,
+    prog_type: bpf_prog_type,
+    attach_type: bpf_attach_type,
     ifindex: Option<u32>,
 ) -> Result<Loaded> {
     const WHAT: &str = "cannot load the BPF program";
@@ -442,16 +382,15 @@ fn load_program(
             .ok_or_else(|| object_error(WHAT, "a map reference is out of range"))?[4..8]
             .copy_from_slice(&fd.to_le_bytes());
     }
-    let mut attr = ProgLoadAttr {
-        prog_type,
-        insn_cnt: u32::try_from(insns.len()).map_err(|e| object_error(WHAT, e))?,
-        insns: insns.as_ptr() as u64,
-        license: program.license.as_ptr() as u64,
-        prog_name: name16(name),
-        expected_attach_type: attach_type,
-        ..Default::default()
-    };
-    let fd = sys_bpf(BPF_PROG_LOAD, &mut attr)
+    let mut attr = Attr::new();
+    attr.value.__bindgen_anon_3.prog_type = prog_type as u32;
+    attr.value.__bindgen_anon_3.insn_cnt =
+        u32::try_from(insns.len()).map_err(|e| object_error(WHAT, e))?;
+    attr.value.__bindgen_anon_3.insns = insns.as_ptr() as u64;
+    attr.value.__bindgen_anon_3.license = program.license.as_ptr() as u64;
+    attr.value.__bindgen_anon_3.prog_name = name16(name);
+    attr.value.__bindgen_anon_3.expected_attach_type = attach_type as u32;
+    let fd = sys_bpf(bpf_cmd::BPF_PROG_LOAD, &mut attr)
         .and_then(crate::sys::fd::owned)
         .map_err(|e| syscall_error(WHAT, &e))?;
     // The program holds references to its maps; ours close when `maps` is dropped.
@@ -464,8 +403,8 @@ pub fn load(ifindex: u32) -> Result<Loaded> {
     load_program(
         &programs::BIND,
         PROGRAM_NAME,
-        BPF_PROG_TYPE_CGROUP_SOCK,
-        BPF_CGROUP_INET_SOCK_CREATE,
+        bpf_prog_type::BPF_PROG_TYPE_CGROUP_SOCK,
+        bpf_attach_type::BPF_CGROUP_INET_SOCK_CREATE,
         Some(ifindex),
     )
 }
@@ -475,8 +414,8 @@ pub fn load_strict() -> Result<Loaded> {
     load_program(
         &programs::STRICT,
         STRICT_PROGRAM_NAME,
-        BPF_PROG_TYPE_CGROUP_SOCKOPT,
-        BPF_CGROUP_SETSOCKOPT,
+        bpf_prog_type::BPF_PROG_TYPE_CGROUP_SOCKOPT,
+        bpf_attach_type::BPF_CGROUP_SETSOCKOPT,
         None,
     )
 }
@@ -501,17 +440,18 @@ impl Loaded {
     }
 }
 
-fn prog_attach(prog: BorrowedFd<'_>, target: BorrowedFd<'_>, attach_type: u32) -> io::Result<()> {
-    let as_u32 = |fd: BorrowedFd<'_>| u32::try_from(fd.as_raw_fd()).map_err(io::Error::other);
-    let attr = ProgAttachAttr {
-        target_fd: as_u32(target)?,
-        attach_bpf_fd: as_u32(prog)?,
-        attach_type,
-        attach_flags: 0,
-        replace_bpf_fd: 0,
-    };
-    let mut attr = attr;
-    sys_bpf(BPF_PROG_ATTACH, &mut attr).map(|_| ())
+fn prog_attach(
+    prog: BorrowedFd<'_>,
+    target: BorrowedFd<'_>,
+    attach_type: bpf_attach_type,
+) -> io::Result<()> {
+    let mut attr = Attr::new();
+    attr.value.__bindgen_anon_5.__bindgen_anon_1.target_fd = fd_u32(target)?;
+    attr.value.__bindgen_anon_5.attach_bpf_fd = fd_u32(prog)?;
+    attr.value.__bindgen_anon_5.attach_type = attach_type as u32;
+    // Flags 0 (no BPF_F_ALLOW_OVERRIDE/MULTI/REPLACE), which replaces the program there.
+    attr.value.__bindgen_anon_5.attach_flags = 0;
+    sys_bpf(bpf_cmd::BPF_PROG_ATTACH, &mut attr).map(drop)
 }
 
 /// RLIMIT_MEMLOCK as it was before vrfexec raised it, to restore before exec.
@@ -589,15 +529,30 @@ mod tests {
     }
 
     #[test]
-    fn attr_layout_matches_the_kernel_abi() {
-        assert_eq!(std::mem::size_of::<ProgAttachAttr>(), 20);
-        assert_eq!(std::mem::size_of::<ProgQueryAttr>(), 32);
-        assert_eq!(std::mem::offset_of!(ProgInfo, nr_map_ids), 52);
-        assert_eq!(std::mem::offset_of!(ProgInfo, name), 64);
-        assert_eq!(std::mem::offset_of!(MapInfo, name), 24);
+    fn names_fit_and_round_trip_through_the_kernel_char_array() {
         assert!(
-            PROGRAM_NAME.len() < 16,
+            PROGRAM_NAME.len() < NAME_LEN && STRICT_PROGRAM_NAME.len() < NAME_LEN,
             "the kernel keeps 15 bytes of a program name"
         );
+        assert!(name_of(&name16(PROGRAM_NAME)).eq(PROGRAM_NAME.bytes()));
+        // Longer names are cut to 15 bytes and keep their terminating NUL.
+        let long = name16("vrfexec_0123456789");
+        assert_eq!(long[NAME_LEN - 1], 0);
+        assert!(name_of(&long).eq(b"vrfexec_0123456".iter().copied()));
+    }
+
+    #[test]
+    fn a_new_attr_is_zero_but_for_the_fields_written() {
+        let mut attr = Attr::new();
+        attr.value.__bindgen_anon_5.attach_type =
+            bpf_attach_type::BPF_CGROUP_INET_SOCK_CREATE as u32;
+        let attr = attr; // moved, as callers move it: the byte view keeps every byte
+                         // SAFETY: all bytes are initialised (zero, then one field written).
+        let bytes = unsafe { attr.bytes };
+        assert_eq!(bytes.len(), size_of::<bpf_attr>());
+        // attach_type is the third u32 of the BPF_PROG_ATTACH member; all else stays zero,
+        // the 4 bytes past the largest member included.
+        assert_eq!(bytes[8..12], 2u32.to_ne_bytes());
+        assert!(bytes[..8].iter().chain(&bytes[12..]).all(|b| *b == 0));
     }
 }

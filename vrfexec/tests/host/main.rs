@@ -10,12 +10,17 @@ mod probe;
 
 use std::{
     fs,
-    os::fd::AsRawFd as _,
+    os::fd::{AsRawFd as _, FromRawFd as _, OwnedFd},
     path::Path,
     process::Output,
     time::{Duration, Instant},
 };
 
+use aya_obj::generated::{
+    bpf_attach_type, bpf_attr, bpf_cmd, bpf_insn, bpf_prog_type, BPF_ALU64, BPF_EXIT,
+    BPF_F_ALLOW_MULTI, BPF_JMP, BPF_K, BPF_MEM, BPF_MOV, BPF_REG_0, BPF_REG_1, BPF_REG_2, BPF_STX,
+    BPF_W,
+};
 use lab::Lab;
 
 const VRFEXEC: &str = env!("CARGO_BIN_EXE_vrfexec");
@@ -354,45 +359,52 @@ fn attached_programs(dir: &Path) -> Result<u32, String> {
 
 /// BPF_PROG_QUERY: the ids of the programs attached directly to the cgroup at `dir`.
 fn program_ids(dir: &Path) -> Result<Vec<u32>, String> {
-    #[repr(C)]
-    #[derive(Default)]
-    struct QueryAttr {
-        target_fd: u32,
-        attach_type: u32,
-        query_flags: u32,
-        attach_flags: u32,
-        prog_ids: u64,
-        prog_cnt: u32,
-        pad: u32,
-        prog_attach_flags: u64,
-    }
     let cg = fs::File::open(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     let mut ids = [0u32; 16];
-    let mut attr = QueryAttr {
-        target_fd: cg.as_raw_fd() as u32,
-        attach_type: 2, // BPF_CGROUP_INET_SOCK_CREATE
-        prog_ids: ids.as_mut_ptr() as u64,
-        prog_cnt: ids.len() as u32,
-        ..Default::default()
-    };
-    // SAFETY: attr is a valid BPF_PROG_QUERY prefix of union bpf_attr with a NULL id buffer,
-    // which asks the kernel only for the count.
+    let mut attr = zeroed_attr();
+    attr.value.query.__bindgen_anon_1.target_fd = cg.as_raw_fd() as u32;
+    attr.value.query.attach_type = bpf_attach_type::BPF_CGROUP_INET_SOCK_CREATE as u32;
+    attr.value.query.prog_ids = ids.as_mut_ptr() as u64;
+    attr.value.query.__bindgen_anon_2.prog_cnt = ids.len() as u32;
+    sys_bpf(bpf_cmd::BPF_PROG_QUERY, &mut attr)
+        .map_err(|e| format!("BPF_PROG_QUERY {}: {e}", dir.display()))?;
+    // SAFETY: attr holds only integers, all initialised (zero, then set by us or the kernel).
+    let count = unsafe { attr.value.query.__bindgen_anon_2.prog_cnt };
+    Ok(ids[..count as usize].to_vec())
+}
+
+/// `union bpf_attr`, made from zero bytes (the kernel wants zero in the fields a command does
+/// not read). The byte view spans it all, so moves keep its 4 bytes of tail padding zero,
+/// which the kernel checks.
+#[repr(C)]
+union Attr {
+    value: bpf_attr,
+    bytes: [u8; std::mem::size_of::<bpf_attr>()],
+}
+
+fn zeroed_attr() -> Attr {
+    Attr {
+        bytes: [0; std::mem::size_of::<bpf_attr>()],
+    }
+}
+
+/// bpf(2) with the whole union; the syscall's non-negative result.
+fn sys_bpf(cmd: bpf_cmd, attr: &mut Attr) -> std::io::Result<i64> {
+    // SAFETY: attr is a live, fully initialised bpf_attr (with a byte view) of the size
+    // passed, and the pointers the callers put in it point to live buffers of the sizes given
+    // with them.
     let rc = unsafe {
         libc::syscall(
             libc::SYS_bpf,
-            16,
-            &mut attr as *mut QueryAttr,
-            std::mem::size_of::<QueryAttr>(),
+            cmd as libc::c_long,
+            attr as *mut Attr,
+            std::mem::size_of::<Attr>(),
         )
     };
     if rc < 0 {
-        return Err(format!(
-            "BPF_PROG_QUERY {}: {}",
-            dir.display(),
-            std::io::Error::last_os_error()
-        ));
+        return Err(std::io::Error::last_os_error());
     }
-    Ok(ids[..attr.prog_cnt as usize].to_vec())
+    Ok(rc)
 }
 
 fn nothing_stacks_or_leaks(lab: &Lab) -> Result<(), String> {
@@ -768,92 +780,48 @@ fn attach_foreign_program(dir: &Path) -> Result<(), String> {
     attach_sock_create(dir, None, 0)
 }
 
-/// BPF_F_ALLOW_MULTI, how systemd attaches its programs to a unit's cgroup.
-const BPF_F_ALLOW_MULTI: u32 = 2;
-
 /// Loads a cgroup/sock_create program, with no name, that allows the socket and, with
 /// `bind`, first sets its bound device to that ifindex; attaches it to `dir` with `flags`.
 fn attach_sock_create(dir: &Path, bind: Option<u32>, flags: u32) -> Result<(), String> {
-    #[repr(C)]
-    #[derive(Default)]
-    struct LoadAttr {
-        prog_type: u32,
-        insn_cnt: u32,
-        insns: u64,
-        license: u64,
-        log_level: u32,
-        log_size: u32,
-        log_buf: u64,
-        kern_version: u32,
-        prog_flags: u32,
-        prog_name: [u8; 16],
-        prog_ifindex: u32,
-        expected_attach_type: u32,
-    }
-    #[repr(C)]
-    struct AttachAttr {
-        target_fd: u32,
-        attach_bpf_fd: u32,
-        attach_type: u32,
-        attach_flags: u32,
-    }
-    let mut insns: Vec<u64> = Vec::new();
+    let insn = |code: u32, dst: u32, src: u32, off: i16, imm: i32| bpf_insn {
+        code: code as u8,
+        _bitfield_align_1: [],
+        _bitfield_1: bpf_insn::new_bitfield_1(dst as u8, src as u8),
+        off,
+        imm,
+    };
+    let (r0, r1, r2) = (BPF_REG_0 as u32, BPF_REG_1 as u32, BPF_REG_2 as u32);
+    let mut insns = Vec::new();
     if let Some(ifindex) = bind {
-        let [i0, i1, i2, i3] = ifindex.to_le_bytes();
-        // BPF_MOV64_IMM(R2, ifindex); BPF_STX_MEM(BPF_W, R1, R2, offsetof(bpf_sock, bound_dev_if))
-        insns.push(u64::from_le_bytes([0xb7, 0x02, 0, 0, i0, i1, i2, i3]));
-        insns.push(u64::from_le_bytes([0x63, 0x21, 0, 0, 0, 0, 0, 0]));
+        // r2 = ifindex; ((struct bpf_sock *)r1)->bound_dev_if = r2 (its first field, offset 0)
+        insns.push(insn(BPF_ALU64 | BPF_MOV | BPF_K, r2, 0, 0, ifindex as i32));
+        insns.push(insn(BPF_STX | BPF_MEM | BPF_W, r1, r2, 0, 0));
     }
-    // BPF_MOV64_IMM(R0, 1); BPF_EXIT_INSN()
-    insns.push(u64::from_le_bytes([0xb7, 0, 0, 0, 1, 0, 0, 0]));
-    insns.push(u64::from_le_bytes([0x95, 0, 0, 0, 0, 0, 0, 0]));
-    let license = b"GPL\0";
-    let mut load = LoadAttr {
-        prog_type: 9, // BPF_PROG_TYPE_CGROUP_SOCK
-        insn_cnt: insns.len() as u32,
-        insns: insns.as_ptr() as u64,
-        license: license.as_ptr() as u64,
-        expected_attach_type: 2,
-        ..Default::default()
-    };
-    // SAFETY: a valid BPF_PROG_LOAD attr pointing to live instruction and license buffers.
-    let prog = unsafe {
-        libc::syscall(
-            libc::SYS_bpf,
-            5,
-            &mut load as *mut LoadAttr,
-            std::mem::size_of::<LoadAttr>(),
-        )
-    };
-    if prog < 0 {
-        return Err(format!(
-            "BPF_PROG_LOAD: {}",
-            std::io::Error::last_os_error()
-        ));
-    }
+    // r0 = 1 (allow); exit
+    insns.push(insn(BPF_ALU64 | BPF_MOV | BPF_K, r0, 0, 0, 1));
+    insns.push(insn(BPF_JMP | BPF_EXIT, 0, 0, 0, 0));
+    let license = c"GPL";
+    let mut load = zeroed_attr();
+    load.value.__bindgen_anon_3.prog_type = bpf_prog_type::BPF_PROG_TYPE_CGROUP_SOCK as u32;
+    load.value.__bindgen_anon_3.insn_cnt = insns.len() as u32;
+    load.value.__bindgen_anon_3.insns = insns.as_ptr() as u64;
+    load.value.__bindgen_anon_3.license = license.as_ptr() as u64;
+    load.value.__bindgen_anon_3.expected_attach_type =
+        bpf_attach_type::BPF_CGROUP_INET_SOCK_CREATE as u32;
+    let prog =
+        sys_bpf(bpf_cmd::BPF_PROG_LOAD, &mut load).map_err(|e| format!("BPF_PROG_LOAD: {e}"))?;
+    // SAFETY: prog is the fd BPF_PROG_LOAD just returned, owned by nothing else; the cgroup
+    // keeps the program once attached.
+    let prog = unsafe { OwnedFd::from_raw_fd(prog as i32) };
     let cg = fs::File::open(dir).map_err(|e| e.to_string())?;
-    let mut attach = AttachAttr {
-        target_fd: cg.as_raw_fd() as u32,
-        attach_bpf_fd: prog as u32,
-        attach_type: 2,
-        attach_flags: flags,
-    };
-    // SAFETY: a valid BPF_PROG_ATTACH attr with open fds.
-    let rc = unsafe {
-        libc::syscall(
-            libc::SYS_bpf,
-            8,
-            &mut attach as *mut AttachAttr,
-            std::mem::size_of::<AttachAttr>(),
-        )
-    };
-    let err = std::io::Error::last_os_error();
-    // SAFETY: prog is the fd BPF_PROG_LOAD returned; the cgroup keeps the program.
-    unsafe { libc::close(prog as i32) };
-    if rc < 0 {
-        return Err(format!("BPF_PROG_ATTACH: {err}"));
-    }
-    Ok(())
+    let mut attach = zeroed_attr();
+    attach.value.__bindgen_anon_5.__bindgen_anon_1.target_fd = cg.as_raw_fd() as u32;
+    attach.value.__bindgen_anon_5.attach_bpf_fd = prog.as_raw_fd() as u32;
+    attach.value.__bindgen_anon_5.attach_type = bpf_attach_type::BPF_CGROUP_INET_SOCK_CREATE as u32;
+    attach.value.__bindgen_anon_5.attach_flags = flags;
+    sys_bpf(bpf_cmd::BPF_PROG_ATTACH, &mut attach)
+        .map(drop)
+        .map_err(|e| format!("BPF_PROG_ATTACH: {e}"))
 }
 
 fn foreign_program_replaced(lab: &Lab) -> Result<(), String> {
