@@ -621,7 +621,7 @@ fn identify_and_move(lab: &Lab) -> Result<(), String> {
         expect_failure(
             &lab.run_in_a(false, &[VRFEXEC, "move", "2147483647", "default"]),
             125,
-            "no process with PID",
+            "cannot find PID",
         )?;
         expect_failure(
             &lab.run_in_a(false, &[VRFEXEC, "move", "2", "default"]),
