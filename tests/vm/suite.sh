@@ -27,6 +27,8 @@ source tests/vm/builds.sh
 source tests/vm/failclosed.sh
 # shellcheck source=tests/vm/dns.sh
 source tests/vm/dns.sh
+# shellcheck source=tests/vm/faults.sh
+source tests/vm/faults.sh
 
 # vrfexec as installed (cargo xtask vm suite stages it): PREFIX/bin/vrfexec is the static
 # build, PREFIX/lib/vrfexec/vrfexec-full the dynamic one it hands over to.
@@ -644,6 +646,7 @@ main() {
     s_builds
     s_package
     s_dns
+    s_faults
     # Near the end: it changes r's FIB rules (the fix) for good.
     s_check
     # Last: on a kernel with the net_cls trap, cgroup v2 socket programs stay off until reboot.

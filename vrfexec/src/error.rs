@@ -99,6 +99,7 @@ pub enum Error {
     Os {
         what: String,
         source: io::Error,
+        hint: Option<String>,
     },
 }
 
@@ -197,7 +198,7 @@ impl Error {
                 Some("vrfexec is installed incompletely, reinstall it"),
             ),
             Error::WithStatus { inner, .. } => inner.parts(),
-            Error::Os { what, source } => Parts::new(what, os_text(source), None),
+            Error::Os { what, source, hint } => Parts::new(what, os_text(source), hint.as_deref()),
         }
     }
 
@@ -219,6 +220,7 @@ impl Error {
         Error::Os {
             what: what.into(),
             source,
+            hint: None,
         }
     }
 
@@ -231,13 +233,19 @@ impl Error {
         }
     }
 
-    /// Adds (or replaces) what the user can do about a refusal; other errors are unchanged.
+    /// Adds (or replaces) what the user can do about a refusal or a failed operation; other
+    /// errors carry their own advice and are unchanged.
     #[must_use]
     pub fn hint(self, text: impl Into<String>) -> Self {
         match self {
             Error::Refused { what, why, .. } => Error::Refused {
                 what,
                 why,
+                hint: Some(text.into()),
+            },
+            Error::Os { what, source, .. } => Error::Os {
+                what,
+                source,
                 hint: Some(text.into()),
             },
             other => other,

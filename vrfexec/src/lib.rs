@@ -35,6 +35,7 @@ use sys::privilege::Caller;
 /// of the exec verb this never returns: the process becomes the command.
 pub fn run_full(argv: Vec<OsString>) -> Result<u8> {
     // First, before anything opens a file: the descriptors the command must inherit.
+    // (Only the exec verb needs it, and fails without it.)
     let inherited = run::exec::InheritedFds::snapshot();
     let caller = Caller::current();
     // Policy mode: no capability is effective until a step that needs it (sys::privilege).
@@ -49,7 +50,10 @@ pub fn run_full(argv: Vec<OsString>) -> Result<u8> {
         return verbs::write_stdout(&cli::generate::generate(&kind)?).map(|()| 0);
     }
     match cli.verb {
-        Some(Verb::Exec(args)) => Err(run::run(&args.into(), &caller, &inherited)),
+        Some(Verb::Exec(args)) => Err(match inherited {
+            Ok(inherited) => run::run(&args.into(), &caller, &inherited),
+            Err(err) => err,
+        }),
         Some(Verb::Show(args)) => verbs::show::run(&args, &caller),
         Some(Verb::Identify(args)) => verbs::identify::run(&args, &caller),
         Some(Verb::Pids(args)) => verbs::pids::run(&args, &caller),

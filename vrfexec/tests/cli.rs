@@ -97,6 +97,11 @@ fn usage_errors_exit_125_with_one_line() {
         &usage("a value is required for '--dev <IFACE>' but none was supplied"),
     );
     assert_error(&vrfexec(&["--dev", "eth0"]), 125, &none);
+    assert_error(
+        &vrfexec(&["--wait", "0", "red", "true"]),
+        125,
+        &usage("invalid value '0' for '--wait <SECONDS>': 0 is not in 1..=86400"),
+    );
     // A name starting with '-' needs `--`; without it, it is an unknown option.
     assert_error(
         &vrfexec(&["-odd", "true"]),

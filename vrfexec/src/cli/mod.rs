@@ -49,6 +49,7 @@ Examples:
   vrfexec -u alice mgmt ssh 192.0.2.1    as alice, with no capabilities
   vrfexec --strict mgmt /usr/sbin/ntpd   ntpd cannot rebind its sockets elsewhere
   vrfexec -- -odd-name wget URL          a VRF whose name starts with '-'
+  vrfexec --wait 60 mgmt boot-task       at boot: wait up to 60 s for VRF mgmt to appear
 
   vrfexec show --json                    the VRFs, for scripts
   vrfexec pids mgmt                      what runs in VRF mgmt
@@ -423,6 +424,12 @@ pub struct ExecArgs {
     #[arg(long)]
     pub strict: bool,
 
+    /// If the VRF (or --dev device) does not exist yet, wait up to SECONDS for it to appear
+    /// (link notifications, no polling), then run as usual; exit 125 if it does not (for
+    /// scripts at boot)
+    #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u32).range(1..=86400))]
+    pub wait: Option<u32>,
+
     /// The VRF (or `default`), then the command and its arguments
     #[arg(
         value_name = "VRF> <COMMAND",
@@ -538,6 +545,9 @@ impl From<ExecArgs> for Request {
             user: args.user,
             group: args.group,
             strict: args.strict,
+            wait: args
+                .wait
+                .map(|s| std::time::Duration::from_secs(u64::from(s))),
             words: args.words,
         }
     }

@@ -41,6 +41,7 @@ fn short_form(args: &[OsString]) -> Option<Request> {
         user: None,
         group: None,
         strict: false,
+        wait: None,
         words: Vec::new(),
     };
     let mut rest = args.iter();

@@ -54,29 +54,41 @@ static RECORD_SIGPIPE: extern "C" fn() = record_sigpipe;
 pub struct InheritedFds(Vec<RawFd>);
 
 impl InheritedFds {
-    pub fn snapshot() -> Self {
-        Self(open_fds().unwrap_or_default())
+    /// Fails if /proc/self/fd cannot be read: without the list, exec could not tell the
+    /// caller's fds from vrfexec's own, and would close the command's stdin, stdout and stderr.
+    pub fn snapshot() -> Result<Self> {
+        open_fds().map(Self).map_err(|e| {
+            Error::os("cannot list the open file descriptors (/proc/self/fd)", e)
+                .hint("mount /proc; nothing was run")
+        })
     }
 }
 
 /// The open fds, sorted (a plain vector: this runs twice on every exec, and a set's code
 /// costs more than the few fds a launcher has).
-fn open_fds() -> Option<Vec<RawFd>> {
+fn open_fds() -> io::Result<Vec<RawFd>> {
     let mut dir = Dir::open(
         "/proc/self/fd",
         OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
         Mode::empty(),
-    )
-    .ok()?;
+    )?;
     let own = dir.as_raw_fd();
-    let mut fds: Vec<RawFd> = dir
-        .iter()
-        .filter_map(|entry| entry.ok())
-        .filter_map(|entry| entry.file_name().to_str().ok()?.parse::<RawFd>().ok())
-        .filter(|fd| *fd != own)
-        .collect();
+    let mut fds = Vec::new();
+    for entry in dir.iter() {
+        let entry = entry?;
+        if let Some(fd) = entry
+            .file_name()
+            .to_str()
+            .ok()
+            .and_then(|name| name.parse::<RawFd>().ok())
+        {
+            if fd != own {
+                fds.push(fd);
+            }
+        }
+    }
     fds.sort_unstable();
-    Some(fds)
+    Ok(fds)
 }
 
 /// Finds `command` like execvp(3): a name with '/' is used as it is, others are searched on
@@ -142,7 +154,9 @@ fn check_executable(path: &Path) -> io::Result<()> {
 /// Replaces the process with `path`, argv `argv` (argv[0] as the user typed it). Only returns
 /// on failure.
 pub fn exec(path: &Path, argv: &[OsString], inherited: &InheritedFds) -> Error {
-    close_own_fds(inherited);
+    if let Err(err) = close_own_fds(inherited) {
+        return err;
+    }
     restore_sigpipe();
     let errno = execv(path, argv);
     if errno == Errno::ENOEXEC {
@@ -188,9 +202,13 @@ pub(crate) fn restore_sigpipe() {
     }
 }
 
-/// Marks close-on-exec every fd that was not open when vrfexec started.
-fn close_own_fds(inherited: &InheritedFds) {
-    let Some(open) = open_fds() else { return };
+/// Marks close-on-exec every fd that was not open when vrfexec started. Fails if the fds
+/// cannot be listed: vrfexec's own (a lock, a cgroup directory) would leak into the command.
+fn close_own_fds(inherited: &InheritedFds) -> Result<()> {
+    let open = open_fds().map_err(|e| {
+        Error::os("cannot list the open file descriptors (/proc/self/fd)", e)
+            .hint("nothing was run")
+    })?;
     for fd in open
         .iter()
         .filter(|fd| inherited.0.binary_search(fd).is_err())
@@ -200,6 +218,7 @@ fn close_own_fds(inherited: &InheritedFds) {
             let _ = fcntl(*fd, FcntlArg::F_SETFD(flags));
         }
     }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -243,9 +262,9 @@ mod tests {
         const HIGH: RawFd = 900;
         let file = std::fs::File::open("/proc/self/stat").expect("open");
         nix::unistd::dup2(file.as_raw_fd(), HIGH).expect("dup2");
-        let with = InheritedFds::snapshot().0;
+        let with = InheritedFds::snapshot().expect("snapshot").0;
         nix::unistd::close(HIGH).expect("close");
-        let without = InheritedFds::snapshot().0;
+        let without = InheritedFds::snapshot().expect("snapshot").0;
         assert!(with.contains(&HIGH), "{HIGH} missing from {with:?}");
         assert!(
             !without.contains(&HIGH),

@@ -44,11 +44,10 @@ pub fn run(argv: &[OsString]) -> Error {
         return refuse_privileged();
     }
     match route(argv, nix::unistd::getuid().is_root()) {
-        Route::Serve(request) => super::run(
-            &request,
-            &Caller { policy_mode: false },
-            &exec::InheritedFds::snapshot(),
-        ),
+        Route::Serve(request) => match exec::InheritedFds::snapshot() {
+            Ok(inherited) => super::run(&request, &Caller { policy_mode: false }, &inherited),
+            Err(err) => err,
+        },
         Route::HandOver => hand_over(argv),
     }
 }

@@ -25,7 +25,7 @@ use crate::{
     error::{Error, Result},
     log::Log,
     sys::{
-        netlink::RtNetlink,
+        netlink::{LinkEvents, RtNetlink},
         privilege::{self, Caller},
     },
     vrf::{
@@ -51,6 +51,8 @@ pub struct Request {
     pub user: Option<OsString>,
     pub group: Option<OsString>,
     pub strict: bool,
+    /// `--wait`: how long to wait for the VRF (or device) to appear.
+    pub wait: Option<std::time::Duration>,
     /// The VRF word (without `--dev`), then the command and its arguments.
     pub words: Vec<OsString>,
 }
@@ -143,6 +145,44 @@ pub fn run(request: &Request, caller: &Caller, inherited: &exec::InheritedFds) -
     exec::exec(&plan.path, &plan.command, inherited)
 }
 
+/// Step 5 with `--wait`: looks the target up until it exists or `limit` has passed, woken by
+/// link notifications.
+fn wait_for(target: &Target, limit: std::time::Duration, log: &Log) -> Result<Binding> {
+    let deadline = std::time::Instant::now() + limit;
+    let events = LinkEvents::subscribe().map_err(|source| Error::Netlink {
+        what: "cannot subscribe to link notifications",
+        source,
+    })?;
+    let mut netlink = RtNetlink::open()?;
+    let mut said = false;
+    loop {
+        match target::resolve(target, &mut netlink) {
+            Err(Error::VrfNotFound(name) | Error::DeviceNotFound(name)) => {
+                let left = deadline.saturating_duration_since(std::time::Instant::now());
+                if left.is_zero() {
+                    return Err(Error::refused(
+                        format!("'{name}' did not appear within {} s", limit.as_secs()),
+                        "no such device",
+                    )
+                    .hint("'ip vrf show' lists the VRFs; raise --wait if it comes up later"));
+                }
+                if !said {
+                    log.step(format_args!(
+                        "waiting up to {} s for {name}",
+                        limit.as_secs()
+                    ));
+                    said = true;
+                }
+                events.wait(left).map_err(|source| Error::Netlink {
+                    what: "cannot read link notifications",
+                    source,
+                })?;
+            }
+            other => return other,
+        }
+    }
+}
+
 /// Steps 1 to 5: nothing changes on the system yet.
 fn plan(request: &Request, caller: &Caller, log: &Log) -> Result<Plan> {
     let (target, command) = request.target()?;
@@ -174,9 +214,10 @@ fn plan(request: &Request, caller: &Caller, log: &Log) -> Result<Plan> {
     let path = exec::resolve(&command[0])?;
     log.step(format_args!("command: {}", path.display()));
 
-    let binding = match target {
-        Target::Default => Binding::UNBOUND,
-        _ => target::resolve(&target, &mut RtNetlink::open()?)?,
+    let binding = match (&target, request.wait) {
+        (Target::Default, _) => Binding::UNBOUND,
+        (_, None) => target::resolve(&target, &mut RtNetlink::open()?)?,
+        (_, Some(limit)) => wait_for(&target, limit, log)?,
     };
     log.step(format_args!(
         "binding: {} ifindex {}{}",

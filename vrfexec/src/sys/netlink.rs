@@ -69,6 +69,48 @@ pub trait LinkSource {
     }
 }
 
+/// Notifications of link changes (RTNLGRP_LINK): for waiting until a device appears without
+/// polling. Subscribe before the first lookup, so a device created in between is not missed.
+pub struct LinkEvents(Socket);
+
+impl LinkEvents {
+    pub fn subscribe() -> io::Result<Self> {
+        let mut socket = Socket::new(NETLINK_ROUTE)?;
+        socket.bind_auto()?;
+        socket.add_membership(libc::RTNLGRP_LINK)?;
+        Ok(Self(socket))
+    }
+
+    /// Waits up to `timeout` for notifications and reads all that arrived; Ok(false) when
+    /// none came. What they say is not parsed: the caller looks the device up again.
+    pub fn wait(&self, timeout: std::time::Duration) -> io::Result<bool> {
+        use std::os::fd::AsFd as _;
+
+        use nix::{
+            poll::{poll, PollFd, PollFlags, PollTimeout},
+            sys::socket::{recv, MsgFlags},
+        };
+        let millis = u16::try_from(timeout.as_millis()).unwrap_or(u16::MAX);
+        let mut fds = [PollFd::new(self.0.as_fd(), PollFlags::POLLIN)];
+        match poll(&mut fds, PollTimeout::from(millis)) {
+            Ok(0) => return Ok(false),
+            Ok(_) => {}
+            Err(nix::errno::Errno::EINTR) => return Ok(false),
+            Err(e) => return Err(e.into()),
+        }
+        let mut buf = [0u8; 8192];
+        use std::os::fd::AsRawFd as _;
+        loop {
+            match recv(self.0.as_raw_fd(), &mut buf, MsgFlags::MSG_DONTWAIT) {
+                Ok(_) => {}
+                // ENOBUFS: notifications were dropped; a new lookup sees the current state.
+                Err(nix::errno::Errno::EAGAIN | nix::errno::Errno::ENOBUFS) => return Ok(true),
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+}
+
 /// A synchronous rtnetlink socket.
 pub struct RtNetlink {
     socket: Socket,

@@ -112,7 +112,10 @@ fn collect(
         }
     }
     for sub in subdirs {
-        if sub.file_name().is_some_and(|n| n == VRF_DIR) {
+        if is_stranded_netns_level(&sub) {
+            // A run killed between making `<netns>-ns` and its `vrf` child left it empty.
+            remove_if_idle(tree, &sub, dry_run, report);
+        } else if sub.file_name().is_some_and(|n| n == VRF_DIR) {
             gc_vrf_level(tree, &sub, dry_run, report);
             // The `<netns>-ns` level exists only to hold `vrf`: drop it when left empty.
             let netns_level = dir
@@ -127,6 +130,22 @@ fn collect(
         }
     }
     Ok(())
+}
+
+/// `<netns>-ns` without a `vrf` child, for a network namespace that `ip netns` names: the level
+/// vrfexec and iproute2 make for runs in that namespace, left empty. Other directories named
+/// `*-ns` are not vrfexec's to judge.
+fn is_stranded_netns_level(dir: &Path) -> bool {
+    let Some(netns) = dir
+        .file_name()
+        .and_then(|n| n.to_str())
+        .and_then(|n| n.strip_suffix("-ns"))
+    else {
+        return false;
+    };
+    !netns.is_empty()
+        && !dir.join(VRF_DIR).exists()
+        && Path::new(cgroup::NETNS_RUN_DIR).join(netns).exists()
 }
 
 /// `.../vrf`: each idle leaf, then the level itself if nothing is left in it.

@@ -41,7 +41,7 @@ pub const VRF_DIR: &str = "vrf";
 /// The child of a VRF cgroup that `--strict` runs join.
 pub const STRICT_DIR: &str = "strict";
 /// Where iproute2 keeps named network namespaces.
-const NETNS_RUN_DIR: &str = "/run/netns";
+pub const NETNS_RUN_DIR: &str = "/run/netns";
 
 /// A cgroup2 mount as found in mountinfo.
 #[derive(Debug, Clone, PartialEq, Eq)]

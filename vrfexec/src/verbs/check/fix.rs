@@ -271,14 +271,14 @@ pub fn apply(ops: &[Op]) -> Result<()> {
                     undone += 1;
                 }
             }
-            return Err(Error::Os {
-                what: format!(
+            return Err(Error::os(
+                format!(
                     "`{}` failed ({undone} of {} earlier change(s) rolled back)",
                     op.ip_command(),
                     done.len()
                 ),
-                source: err,
-            });
+                err,
+            ));
         }
         done.push(op);
     }

@@ -1,0 +1,74 @@
+# shellcheck shell=bash
+# VM scenarios for runs at boot and under faults: --wait for a VRF that appears later, and two
+# faults found by injecting syscall failures with strace (no change to the code needed).
+# Sourced by suite.sh (rr, via, pass, fail, skip, selected, last_run, LAB_*). Only in the guest.
+
+s_faults() {
+    local name
+    if ! in_vm; then
+        skip faults "not in the vrfexec VM (these scenarios create VRFs)"
+        return
+    fi
+    name=wait/vrf-appears-later
+    if selected "$name"; then
+        # green appears 2 s after the run starts; --wait runs the command once it is there.
+        local started ended
+        ip -n r link del green 2>/dev/null
+        (sleep 2 && lab_vrf green 30) &
+        local creator=$!
+        started=$(date +%s%N)
+        rr "$VRFEXEC" --wait 20 green sh -c 'cat /proc/self/cgroup'
+        ended=$(date +%s%N)
+        wait "$creator"
+        local ms=$(((ended - started) / 1000000))
+        if [ "$R_RC" -eq 0 ] && [[ $R_OUT == *"/vrf/green" ]] && [ "$ms" -ge 1500 ] && [ "$ms" -lt 15000 ]; then
+            pass "$name"
+        else
+            fail "$name" "$(last_run) after $ms ms"
+        fi
+        ip -n r link del green
+    fi
+    name=wait/timeout-is-125
+    if selected "$name"; then
+        rr "$VRFEXEC" --wait 1 nosuch true
+        if [ "$R_RC" -eq 125 ] && [ -z "$R_OUT" ] && [ "$R_ERR" = "vrfexec: 'nosuch' did not appear within 1 s: no such device; 'ip vrf show' lists the VRFs; raise --wait if it comes up later" ]; then
+            pass "$name"
+        else
+            fail "$name" "$(last_run)"
+        fi
+    fi
+    name=wait/not-a-vrf-fails-at-once
+    if selected "$name"; then
+        rr "$VRFEXEC" --wait 30 r-red true
+        if [ "$R_RC" -eq 125 ] && [[ $R_ERR == *"'r-red' is not a VRF"* ]]; then pass "$name"; else fail "$name" "$(last_run)"; fi
+    fi
+    name=fault/fd-listing-fails-nothing-runs
+    if selected "$name"; then
+        # The first getdents64 is the listing of /proc/self/fd at start: without it vrfexec
+        # cannot tell the caller's fds from its own, so it must not run the command (it used
+        # to run it with stdin, stdout and stderr closed on exec).
+        rr strace -f -o /dev/null -e inject=getdents64:error=EIO:when=1 "$VRFEXEC" red sh -c 'echo ran'
+        if [ "$R_RC" -eq 125 ] && [ -z "$R_OUT" ] && [ "$R_ERR" = "vrfexec: cannot list the open file descriptors (/proc/self/fd): Input/output error; mount /proc; nothing was run" ]; then
+            pass "$name"
+        else
+            fail "$name" "$(last_run)"
+        fi
+    fi
+    name=fault/killed-after-the-netns-level-then-gc
+    if selected "$name"; then
+        # Cold, in netns r, as root: mkdir(2) #1 is the lock directory /run/vrfexec (EEXIST),
+        # #2 makes /r-ns, #3 would make /r-ns/vrf. SIGKILL at #3 leaves /r-ns empty, which gc
+        # must remove. (If that order changes, the first check below fails, loudly.)
+        local bad=""
+        rr "$VRFEXEC" gc
+        [ -d /sys/fs/cgroup/r-ns ] && bad+="r-ns still there before the test; "
+        rr strace -f -o /dev/null -e inject=mkdir:signal=KILL:when=3 "$VRFEXEC" red true
+        [ -d /sys/fs/cgroup/r-ns ] && [ ! -d /sys/fs/cgroup/r-ns/vrf ] || bad+="the fault did not leave r-ns alone ($(last_run)); "
+        rr "$VRFEXEC" gc
+        [ "$R_RC" -eq 0 ] || bad+="gc: $(last_run); "
+        [ -d /sys/fs/cgroup/r-ns ] && bad+="gc left /r-ns; "
+        rr "$VRFEXEC" red "${CURL[@]}" "$URL4"
+        [ "$R_OUT" = red ] || bad+="the next run: $(last_run); "
+        if [ -z "$bad" ]; then pass "$name"; else fail "$name" "$bad"; fi
+    fi
+}
