@@ -80,6 +80,13 @@ s_dns() {
         [ "$(readlink /etc/resolv.conf)" = "$stub" ] || bad+="the host's symlink changed; "
         via ipvrf red "${CURL[@]}" "http://$DNS_NAME/"
         [ "$R_RC" -ne 0 ] || bad+="ip vrf exec resolved through the stub: $(last_run); "
+        # systemd-resolved rewrites its stub by renaming a new file over it, which removes any
+        # mount on the old file; a long-running command must keep the VRF's file.
+        (sleep 1 && echo "nameserver 127.0.0.53" >"$stub.new" && mv "$stub.new" "$stub") &
+        local renamer=$!
+        via vrfexec red sh -c 'sleep 3; cat /etc/resolv.conf'
+        wait "$renamer"
+        [ "$R_OUT" = "nameserver $LAB_PEER4" ] || bad+="after the stub was replaced: $(last_run); "
         rm -f /etc/resolv.conf "$stub"
         echo "nameserver 127.0.0.53" >/etc/resolv.conf
         if [ -z "$bad" ]; then pass "$name"; else fail "$name" "$bad"; fi
@@ -88,7 +95,7 @@ s_dns() {
     if selected "$name"; then
         ln -sfn /run/vrfexec-dns-test/missing /etc/resolv.conf
         via vrfexec red true
-        local want="vrfexec: cannot use /etc/vrf/red/resolv.conf: /etc/resolv.conf is a symlink to /run/vrfexec-dns-test/missing, which does not exist; create /etc/resolv.conf (vrfexec does not create files in /etc), or remove /etc/vrf/red/resolv.conf"
+        local want="vrfexec: cannot use /etc/vrf/red/resolv.conf: /etc/resolv.conf is a symlink to /run/vrfexec-dns-test/missing, which does not exist; make /run/vrfexec-dns-test/missing exist (its service creates it), or remove /etc/vrf/red/resolv.conf"
         if [ "$R_RC" -eq 125 ] && [ "$R_ERR" = "$want" ]; then pass "$name"; else fail "$name" "$(last_run)"; fi
         rm -f /etc/resolv.conf
         echo "nameserver 127.0.0.53" >/etc/resolv.conf
@@ -98,7 +105,7 @@ s_dns() {
         local bad=""
         chmod 666 /etc/vrf/red/resolv.conf
         via vrfexec red true
-        [ "$R_RC" -eq 125 ] && [ "$R_ERR" = "vrfexec: unsafe per-VRF configuration /etc/vrf/red/resolv.conf: its mode 0666 lets group or others write it; make it root's and writable by root only (chown root: ; chmod go-w)" ] || bad+="mode 666: $(last_run); "
+        [ "$R_RC" -eq 125 ] && [ "$R_ERR" = "vrfexec: unsafe per-VRF configuration /etc/vrf/red/resolv.conf: its mode 0666 lets group or others write it; make it root's and writable by root only (chown root: /etc/vrf/red/resolv.conf; chmod go-w /etc/vrf/red/resolv.conf)" ] || bad+="mode 666: $(last_run); "
         chmod 644 /etc/vrf/red/resolv.conf
         chown nobody /etc/vrf/red/resolv.conf
         via vrfexec red true
@@ -108,6 +115,10 @@ s_dns() {
         via vrfexec red true
         [ "$R_RC" -eq 125 ] && [[ $R_ERR == *"/etc/vrf/red: its mode 0777"* ]] || bad+="directory 777: $(last_run); "
         chmod 755 /etc/vrf/red
+        ln -s /etc/hostname /etc/vrf/red/hostname
+        via vrfexec red true
+        [ "$R_RC" -eq 125 ] && [[ $R_ERR == "vrfexec: cannot use /etc/vrf/red/hostname: it is a symlink; only regular files are bound over /etc; replace it with a copy of the file" ]] || bad+="symlink entry: $(last_run); "
+        rm /etc/vrf/red/hostname
         via vrfexec red cat /etc/resolv.conf
         [ "$R_OUT" = "nameserver $LAB_PEER4" ] || bad+="after repair: $(last_run); "
         if [ -z "$bad" ]; then pass "$name"; else fail "$name" "$bad"; fi

@@ -11,8 +11,9 @@
 //! 5. **binding**: the target looked up over netlink;
 //! 6. **place**: the VRF cgroup made or joined and its program attached, the one step that
 //!    changes the system, with capabilities raised around it ([`crate::vrf::place`]);
-//! 7. **etc**: where `/etc/vrf/<VRF>/` exists (checked in step 1), a private mount namespace
-//!    with its files over `/etc` ([`crate::vrf::etc`]); this process only;
+//! 7. **etc**: where `/etc/vrf/<VRF>/` exists (it and its targets are checked after step 3),
+//!    a private mount namespace with its files over `/etc` ([`crate::vrf::etc`]); this
+//!    process only;
 //! 8. **drop**: to the identity of step 3;
 //! 9. **verify**: new sockets are bound as asked, or exit 125 ([`crate::vrf::verify`]);
 //! 10. **exec**: the process becomes the command ([`exec::exec`]).
@@ -186,10 +187,6 @@ fn wait_for(target: &Target, limit: std::time::Duration, log: &Log) -> Result<Bi
 /// Steps 1 to 5: nothing changes on the system yet.
 fn plan(request: &Request, caller: &Caller, log: &Log) -> Result<Plan> {
     let (target, command) = request.target()?;
-    let etc = etc::lookup(match &target {
-        Target::Vrf(name) | Target::Device(name) => name,
-        Target::Default => crate::sys::names::DEFAULT_VRF,
-    })?;
     if caller.policy_mode && request.user.is_some() {
         return Err(Error::refused(
             "--user needs root",
@@ -211,6 +208,14 @@ fn plan(request: &Request, caller: &Caller, log: &Log) -> Result<Plan> {
         }
         (None, false) => None,
     };
+    // After the policy: a caller not allowed the VRF hears that, not about its files.
+    let etc = etc::lookup(match &target {
+        Target::Vrf(name) | Target::Device(name) => name,
+        Target::Default => crate::sys::names::DEFAULT_VRF,
+    })?;
+    if etc.is_some() {
+        privilege::check_mount_capability()?;
+    }
     let path = exec::resolve(&command[0])?;
     log.step(format_args!("command: {}", path.display()));
 

@@ -110,3 +110,15 @@ pub fn check_bpf_capabilities() -> Result<()> {
     }
     Ok(())
 }
+
+/// Fails unless CAP_SYS_ADMIN is there for the mount namespace of `/etc/vrf/<VRF>/`.
+pub fn check_mount_capability() -> Result<()> {
+    if has(Capability::CAP_SYS_ADMIN) {
+        Ok(())
+    } else {
+        Err(Error::MissingCapability {
+            what: "cannot mount the VRF's own /etc files",
+            cap: "CAP_SYS_ADMIN",
+        })
+    }
+}

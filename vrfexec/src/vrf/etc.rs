@@ -11,13 +11,19 @@
 //! host's later mounts still reach the command.
 //!
 //! `/etc/resolv.conf` is often a symlink (to systemd-resolved's or resolvconf's file under
-//! /run). A bind mount follows the symlink, so the VRF's file is mounted over the file the
-//! symlink names: the command then sees it whichever way it opens it (`/etc/resolv.conf` or the
-//! target's own path). A target that does not exist (a dangling symlink, or no `/etc/<entry>`
-//! at all) is refused: vrfexec does not create files in the host's `/etc`.
+//! /run), and those daemons replace their file by renaming a new one over it, which silently
+//! removes any mount on the old file in every namespace. So the VRF's file is mounted on
+//! `/etc/<entry>` itself, on the symlink without following it (`open_tree` + `move_mount`,
+//! Linux 5.2): opening `/etc/resolv.conf` finds it however often the daemon rewrites its file.
+//! For programs that open the symlink's target by its own path, it is also bound over that
+//! target (a mount a rename can still remove; the one on `/etc` stays). Kernels without the
+//! new mount API get the target bind only. A target that does not exist (a dangling symlink, or
+//! no `/etc/<entry>` at all) is refused: vrfexec does not create files in the host's `/etc`.
 //!
 //! The directory and every entry must be root's and writable by no one else (like the policy
-//! file): otherwise whoever can write them decides where the command's names resolve.
+//! file): otherwise whoever can write them decides where the command's names resolve. Entries
+//! are regular files (no symlinks, no directories, whose contents would need the same checks).
+//! All of this is checked, and the targets resolved, before anything changes on the system.
 use std::{
     ffi::OsString,
     fs,
@@ -40,8 +46,18 @@ pub const ETC_VRF: &str = "/etc/vrf";
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EtcDir {
     pub dir: PathBuf,
-    /// What to mount over what: (`/etc/vrf/<VRF>/<entry>`, `/etc/<entry>`), by entry name.
-    pub entries: Vec<(PathBuf, PathBuf)>,
+    /// What to mount over what, by entry name.
+    pub entries: Vec<Entry>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Entry {
+    /// `/etc/vrf/<VRF>/<entry>`.
+    pub source: PathBuf,
+    /// `/etc/<entry>`.
+    pub target: PathBuf,
+    /// Where `/etc/<entry>` points, when it is a symlink.
+    pub link_target: Option<PathBuf>,
 }
 
 /// The directory for `name` (a VRF, `default`, or a `--dev` device): None when there is none.
@@ -77,7 +93,14 @@ fn lookup_in(base: &Path, etc: &Path, name: &str) -> Result<Option<EtcDir>> {
     ] {
         let meta = meta.map_err(|e| Error::os(format!("cannot read {}", path.display()), e))?;
         if !meta.is_dir() {
-            return Err(unsafe_entry(&path, "it is not a directory".into()));
+            return Err(Error::refused(
+                format!("cannot use {}", path.display()),
+                "it is not a directory",
+            )
+            .hint(format!(
+                "{ETC_VRF}/<VRF>/ holds a VRF's own /etc files; remove or rename {}",
+                path.display()
+            )));
         }
         if let Some(why) = unsafe_owner(meta.uid(), meta.mode()) {
             return Err(unsafe_entry(&path, why));
@@ -91,16 +114,30 @@ fn lookup_in(base: &Path, etc: &Path, name: &str) -> Result<Option<EtcDir>> {
         let source = entry.path();
         let meta = fs::symlink_metadata(&source)
             .map_err(|e| Error::os(format!("cannot read {}", source.display()), e))?;
-        if !(meta.is_file() || meta.is_dir()) {
-            return Err(unsafe_entry(
-                &source,
-                "it is not a regular file or a directory (symlinks are not followed)".into(),
-            ));
+        if !meta.is_file() {
+            let what = if meta.file_type().is_symlink() {
+                "a symlink"
+            } else if meta.is_dir() {
+                "a directory"
+            } else {
+                "not a regular file"
+            };
+            return Err(Error::refused(
+                format!("cannot use {}", source.display()),
+                format!("it is {what}; only regular files are bound over /etc"),
+            )
+            .hint("replace it with a copy of the file"));
         }
         if let Some(why) = unsafe_owner(meta.uid(), meta.mode()) {
             return Err(unsafe_entry(&source, why));
         }
-        entries.push((source, etc.join(entry.file_name())));
+        let target = etc.join(entry.file_name());
+        let link_target = resolve_target(&source, &target)?;
+        entries.push(Entry {
+            source,
+            target,
+            link_target,
+        });
     }
     entries.sort();
     Ok(Some(EtcDir { dir, entries }))
@@ -125,23 +162,21 @@ fn unsafe_entry(path: &Path, why: String) -> Error {
         format!("unsafe per-VRF configuration {}", path.display()),
         why,
     )
-    .hint("make it root's and writable by root only (chown root: ; chmod go-w)")
+    .hint(format!(
+        "make it root's and writable by root only (chown root: {0}; chmod go-w {0})",
+        path.display()
+    ))
 }
 
-/// Enters a private mount namespace with `etc`'s entries bound over `/etc`. Needs
+/// Enters a private mount namespace with `etc`'s entries mounted over `/etc`. Needs
 /// CAP_SYS_ADMIN. Changes only this process (and what it execs).
 pub fn enter(etc: &EtcDir) -> Result<()> {
-    // Resolve every target first: nothing is mounted if one cannot be used.
-    let targets = etc
-        .entries
-        .iter()
-        .map(|(source, target)| resolve_target(source, target).map(|t| (source, t)))
-        .collect::<Result<Vec<_>>>()?;
     unshare(CloneFlags::CLONE_NEWNS).map_err(|e| {
         Error::os(
             format!("cannot make a mount namespace for {}", etc.dir.display()),
             e.into(),
         )
+        .hint("vrfexec needs CAP_SYS_ADMIN for a VRF with its own /etc files")
     })?;
     // Slave, recursively: the host's mounts still propagate in, ours never out.
     mount(
@@ -152,66 +187,145 @@ pub fn enter(etc: &EtcDir) -> Result<()> {
         None::<&str>,
     )
     .map_err(|e| Error::os("cannot make mount propagation slave", e.into()))?;
-    for (source, target) in targets {
-        mount(
-            Some(source.as_path()),
-            target.as_path(),
-            None::<&str>,
-            MsFlags::MS_BIND,
-            None::<&str>,
-        )
-        .map_err(|e| {
+    for entry in &etc.entries {
+        let failed = |over: &Path, e: std::io::Error| {
             Error::os(
-                format!("cannot bind {} over {}", source.display(), target.display()),
-                e.into(),
+                format!(
+                    "cannot mount {} over {}",
+                    entry.source.display(),
+                    over.display()
+                ),
+                e,
             )
-        })?;
+        };
+        // On /etc/<entry> itself, a symlink included (not followed).
+        match (
+            mount_on_path(&entry.source, &entry.target),
+            &entry.link_target,
+        ) {
+            (Ok(()), _) => {}
+            // Before 5.2 (no open_tree), or a kernel that will not mount on a symlink: the
+            // target bind below is what there is.
+            (Err(e), Some(_)) if matches!(e.raw_os_error(), Some(libc::ENOSYS | libc::EINVAL)) => {}
+            (Err(e), None) if e.raw_os_error() == Some(libc::ENOSYS) => {
+                bind(&entry.source, &entry.target).map_err(|e| failed(&entry.target, e.into()))?;
+            }
+            (Err(e), _) => return Err(failed(&entry.target, e)),
+        }
+        // And over the file the symlink names, for programs that open that path.
+        if let Some(link_target) = &entry.link_target {
+            bind(&entry.source, link_target).map_err(|e| failed(link_target, e.into()))?;
+        }
     }
     Ok(())
 }
 
-/// Where `source` is mounted for `/etc/<entry>`: the path itself, or what its symlink names.
-fn resolve_target(source: &Path, target: &Path) -> Result<PathBuf> {
-    let refuse = |why: String| {
-        Error::refused(format!("cannot use {}", source.display()), why).hint(format!(
-            "create {} (vrfexec does not create files in /etc), or remove {}",
-            target.display(),
-            source.display()
-        ))
+fn bind(source: &Path, target: &Path) -> nix::Result<()> {
+    mount(
+        Some(source),
+        target,
+        None::<&str>,
+        MsFlags::MS_BIND,
+        None::<&str>,
+    )
+}
+
+/// A bind of `source` mounted on `target` without following a symlink there: the mount sits on
+/// the symlink itself (open_tree + move_mount, Linux 5.2).
+fn mount_on_path(source: &Path, target: &Path) -> std::io::Result<()> {
+    use std::{ffi::CString, os::unix::ffi::OsStrExt as _};
+    let c = |p: &Path| CString::new(p.as_os_str().as_bytes()).map_err(std::io::Error::other);
+    let (source, target) = (c(source)?, c(target)?);
+    // SAFETY: open_tree takes a dirfd, a NUL-terminated path and flags; it returns a new fd
+    // (a detached copy of the mount at that path) or -1.
+    let tree = unsafe {
+        libc::syscall(
+            libc::SYS_open_tree,
+            libc::AT_FDCWD,
+            source.as_ptr(),
+            OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC,
+        )
     };
-    let link = match fs::symlink_metadata(target) {
-        Ok(meta) => meta.file_type().is_symlink(),
+    let tree = crate::sys::fd::owned(tree)?;
+    // SAFETY: the fd is the detached tree just made; "" with MOVE_MOUNT_F_EMPTY_PATH names it;
+    // the target path is NUL-terminated; without MOVE_MOUNT_T_SYMLINKS a final symlink is not
+    // followed.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_move_mount,
+            std::os::fd::AsRawFd::as_raw_fd(&tree),
+            c"".as_ptr(),
+            libc::AT_FDCWD,
+            target.as_ptr(),
+            MOVE_MOUNT_F_EMPTY_PATH,
+        )
+    };
+    if rc < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+// open_tree(2)/move_mount(2) flags from <linux/mount.h>; the libc crate has the syscall numbers
+// only.
+const OPEN_TREE_CLONE: libc::c_uint = 1;
+const OPEN_TREE_CLOEXEC: libc::c_uint = libc::O_CLOEXEC as libc::c_uint;
+const MOVE_MOUNT_F_EMPTY_PATH: libc::c_uint = 0x0000_0004;
+
+/// Checks that `/etc/<entry>` exists (a file, or a symlink to one) and returns where a
+/// symlink points.
+fn resolve_target(source: &Path, target: &Path) -> Result<Option<PathBuf>> {
+    let refuse = |why: String, hint: String| {
+        Error::refused(format!("cannot use {}", source.display()), why).hint(hint)
+    };
+    let meta = match fs::symlink_metadata(target) {
+        Ok(meta) => meta,
         Err(e) if e.kind() == ErrorKind::NotFound => {
-            return Err(refuse(format!("{} does not exist", target.display())))
+            return Err(refuse(
+                format!("{} does not exist", target.display()),
+                format!(
+                    "create {} (vrfexec does not create files in /etc), or remove {}",
+                    target.display(),
+                    source.display()
+                ),
+            ))
         }
         Err(e) => return Err(Error::os(format!("cannot read {}", target.display()), e)),
     };
-    let resolved = if link {
-        fs::canonicalize(target).map_err(|_| {
-            let to = fs::read_link(target).unwrap_or_default();
-            refuse(format!(
-                "{} is a symlink to {}, which does not exist",
-                target.display(),
-                to.display()
-            ))
-        })?
+    let resolved = if meta.file_type().is_symlink() {
+        let link = fs::read_link(target)
+            .map_err(|e| Error::os(format!("cannot read the symlink {}", target.display()), e))?;
+        match fs::canonicalize(target) {
+            Ok(resolved) => Some(resolved),
+            Err(e) if e.kind() == ErrorKind::NotFound => {
+                return Err(refuse(
+                    format!(
+                        "{} is a symlink to {}, which does not exist",
+                        target.display(),
+                        link.display()
+                    ),
+                    format!(
+                        "make {} exist (its service creates it), or remove {}",
+                        link.display(),
+                        source.display()
+                    ),
+                ))
+            }
+            Err(e) => {
+                return Err(Error::os(
+                    format!("cannot follow the symlink {}", target.display()),
+                    e,
+                ))
+            }
+        }
     } else {
-        target.to_path_buf()
+        None
     };
-    let (source_dir, target_dir) = (source.is_dir(), resolved.is_dir());
-    if source_dir != target_dir {
-        let kind = |dir: bool| if dir { "a directory" } else { "a file" };
-        return Err(Error::refused(
-            format!(
-                "cannot bind {} over {}",
-                source.display(),
-                resolved.display()
-            ),
-            format!(
-                "one is {} and the other {}",
-                kind(source_dir),
-                kind(target_dir)
-            ),
+    let file = resolved.as_deref().unwrap_or(target);
+    if !file.is_file() {
+        return Err(refuse(
+            format!("{} is not a regular file", file.display()),
+            format!("remove {}", source.display()),
         ));
     }
     Ok(resolved)
@@ -221,8 +335,8 @@ fn resolve_target(source: &Path, target: &Path) -> Result<PathBuf> {
 pub fn describe(etc: &EtcDir) -> String {
     etc.entries
         .iter()
-        .filter_map(|(source, _)| source.file_name().map(OsString::from))
-        .map(|n| n.to_string_lossy().into_owned())
+        .filter_map(|entry| entry.source.file_name().map(OsString::from))
+        .map(|n| n.to_string_lossy().escape_debug().to_string())
         .collect::<Vec<_>>()
         .join(" ")
 }
@@ -296,30 +410,24 @@ mod tests {
             return;
         }
         let s = Scratch::new("map");
+        let chmod = |path: &Path, mode| {
+            fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(mode))
+                .expect("chmod")
+        };
         for dir in [s.base(), s.base().join("red")] {
-            fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o755))
-                .expect("chmod");
+            chmod(&dir, 0o755);
         }
         fs::write(s.base().join("red/resolv.conf"), "nameserver 192.0.2.1\n").expect("w");
         fs::write(s.base().join("red/hosts"), "192.0.2.9 x\n").expect("w");
-        let found = lookup_in(&s.base(), &s.etc(), "red")
-            .expect("lookup")
-            .expect("a directory");
-        assert_eq!(
-            found.entries,
-            vec![
-                (s.base().join("red/hosts"), s.etc().join("hosts")),
-                (
-                    s.base().join("red/resolv.conf"),
-                    s.etc().join("resolv.conf")
-                ),
-            ]
+        let lookup = || lookup_in(&s.base(), &s.etc(), "red");
+        // /etc/hosts missing: refused with what to do, before anything is mounted.
+        let err = lookup().expect_err("missing");
+        assert!(
+            err.to_string().contains("hosts does not exist; create"),
+            "{err}"
         );
-        assert_eq!(describe(&found), "hosts resolv.conf");
-        // /etc/hosts missing: refused with what to do.
-        let err = resolve_target(&found.entries[0].0, &found.entries[0].1).expect_err("missing");
-        assert!(err.to_string().contains("does not exist; create"), "{err}");
-        // /etc/resolv.conf a symlink into /run: the symlink's target is mounted over.
+        fs::write(s.etc().join("hosts"), "127.0.0.1 localhost\n").expect("w");
+        // /etc/resolv.conf a symlink into /run: the link's target is found.
         fs::create_dir_all(s.0.join("run")).expect("mkdir");
         fs::write(s.0.join("run/stub-resolv.conf"), "nameserver 127.0.0.53\n").expect("w");
         std::os::unix::fs::symlink(
@@ -327,27 +435,46 @@ mod tests {
             s.etc().join("resolv.conf"),
         )
         .expect("symlink");
+        let found = lookup().expect("lookup").expect("a directory");
         assert_eq!(
-            resolve_target(&found.entries[1].0, &found.entries[1].1).expect("resolves"),
-            fs::canonicalize(s.0.join("run/stub-resolv.conf")).expect("canonical")
+            found.entries,
+            vec![
+                Entry {
+                    source: s.base().join("red/hosts"),
+                    target: s.etc().join("hosts"),
+                    link_target: None,
+                },
+                Entry {
+                    source: s.base().join("red/resolv.conf"),
+                    target: s.etc().join("resolv.conf"),
+                    link_target: Some(
+                        fs::canonicalize(s.0.join("run/stub-resolv.conf")).expect("canonical")
+                    ),
+                },
+            ]
         );
+        assert_eq!(describe(&found), "hosts resolv.conf");
         // Dangling: refused, naming the symlink's target.
         fs::remove_file(s.0.join("run/stub-resolv.conf")).expect("rm");
-        let err = resolve_target(&found.entries[1].0, &found.entries[1].1).expect_err("dangling");
+        let err = lookup().expect_err("dangling");
         assert!(err.to_string().contains("is a symlink to"), "{err}");
+        fs::write(s.0.join("run/stub-resolv.conf"), "nameserver 127.0.0.53\n").expect("w");
+        // Only regular files: a symlink or a directory entry is refused.
+        std::os::unix::fs::symlink("/etc/hostname", s.base().join("red/hostname")).expect("ln");
+        let err = lookup().expect_err("symlink entry");
+        assert!(err.to_string().contains("it is a symlink"), "{err}");
+        fs::remove_file(s.base().join("red/hostname")).expect("rm");
         // A group-writable entry refuses the whole directory.
-        fs::set_permissions(
-            s.base().join("red/hosts"),
-            std::os::unix::fs::PermissionsExt::from_mode(0o664),
-        )
-        .expect("chmod");
-        let err = lookup_in(&s.base(), &s.etc(), "red").expect_err("unsafe");
-        assert!(
-            err.to_string().starts_with(&format!(
-                "unsafe per-VRF configuration {}: its mode 0664",
-                s.base().join("red/hosts").display()
-            )),
-            "{err}"
+        chmod(&s.base().join("red/hosts"), 0o664);
+        let err = lookup().expect_err("unsafe");
+        let hosts = s.base().join("red/hosts");
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "unsafe per-VRF configuration {0}: its mode 0664 lets group or others write it; \
+                 make it root's and writable by root only (chown root: {0}; chmod go-w {0})",
+                hosts.display()
+            )
         );
     }
 }

@@ -79,6 +79,22 @@ pub fn rules(netlink: &mut RtNetlink) -> Result<Vec<Rule>> {
     Ok(rules)
 }
 
+/// A configuration file's text: a regular file, not through a symlink, at most 64 KiB (a FIFO
+/// or a device does not hang or flood the check).
+fn read_small_file(path: &std::path::Path) -> std::io::Result<String> {
+    use std::{io::Read as _, os::unix::fs::OpenOptionsExt as _};
+    let file = fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
+        .open(path)?;
+    if !file.metadata()?.is_file() {
+        return Err(std::io::Error::other("not a regular file"));
+    }
+    let mut text = String::new();
+    file.take(64 * 1024).read_to_string(&mut text)?;
+    Ok(text)
+}
+
 /// Every (ifindex, address) of the loopback addresses 127.0.0.1 and ::1, from one dump per
 /// family.
 pub fn loopback_addresses(netlink: &mut RtNetlink) -> Result<Vec<(u32, IpAddr)>> {
@@ -185,14 +201,24 @@ pub fn snapshot() -> Result<Snapshot> {
     }
     let addresses = loopback_addresses(&mut netlink)?;
     for (name, index, _) in &vrfs {
-        let etc = std::path::Path::new(crate::vrf::etc::ETC_VRF).join(name);
-        if let Ok(text) = fs::read_to_string(etc.join("resolv.conf")) {
-            let mut servers = parse_resolv_conf(&text);
-            if servers.is_empty() {
-                // The resolver library's default when a resolv.conf names no server.
-                servers.push(IpAddr::V4(std::net::Ipv4Addr::LOCALHOST));
+        let path = std::path::Path::new(crate::vrf::etc::ETC_VRF)
+            .join(name)
+            .join("resolv.conf");
+        match read_small_file(&path) {
+            Ok(text) => {
+                let mut servers = parse_resolv_conf(&text);
+                if servers.is_empty() {
+                    // The resolver library's default when a resolv.conf names no server.
+                    servers.push(IpAddr::V4(std::net::Ipv4Addr::LOCALHOST));
+                }
+                snapshot.vrf_nameservers.insert(name.clone(), servers);
             }
-            snapshot.vrf_nameservers.insert(name.clone(), servers);
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            // There, but not readable here (or not a plain file, which runs refuse anyway):
+            // the VRF has its own servers, which this check cannot judge.
+            Err(_) => {
+                snapshot.vrf_nameservers.insert(name.clone(), Vec::new());
+            }
         }
         let servers = snapshot
             .vrf_nameservers

@@ -137,7 +137,7 @@ pub struct Snapshot {
     pub nameservers: Vec<IpAddr>,
     /// The servers of each VRF that has its own `/etc/vrf/<VRF>/resolv.conf` (vrfexec binds it
     /// over /etc/resolv.conf for commands run there); a file naming none means 127.0.0.1, as
-    /// for the resolver library.
+    /// for the resolver library; an empty list: a file this check could not read.
     pub vrf_nameservers: BTreeMap<String, Vec<IpAddr>>,
     /// Which loopback addresses each VRF device has: (127.0.0.1, ::1).
     pub loopback: BTreeMap<String, (bool, bool)>,
