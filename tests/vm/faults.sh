@@ -71,4 +71,31 @@ s_faults() {
         [ "$R_OUT" = red ] || bad+="the next run: $(last_run); "
         if [ -z "$bad" ]; then pass "$name"; else fail "$name" "$bad"; fi
     fi
+    name=memlock/low-limit-cold-run
+    if selected "$name"; then
+        # Kernels before 5.11 charge BPF to RLIMIT_MEMLOCK: vrfexec raises it for the load and
+        # puts the caller's limit back before exec. Later kernels need neither; the command
+        # sees the caller's 0 either way, and the run is bound.
+        rr "$VRFEXEC" gc
+        rr prlimit --memlock=0:0 "$VRFEXEC" red sh -c 'ulimit -l; ulimit -H -l; curl -sS --max-time 20 http://10.9.0.2/'
+        expect_out "$name" "$(printf '0\n0\nred')" quiet
+    fi
+    name=memlock/low-limit-policy-mode
+    if selected "$name"; then
+        # The same for a non-root caller of the capable build (CAP_SYS_RESOURCE in the setcap
+        # line raises the hard limit only around the load).
+        ensure_users
+        install -D -m 755 "$VRFEXEC" "$CAPPED"
+        install -D -m 755 "$VRFEXEC_FULL" "$CAPPED_PREFIX/lib/vrfexec/vrfexec-full"
+        setcap "$SETCAP_CAPS" "$CAPPED_PREFIX/lib/vrfexec/vrfexec-full"
+        printf 'allow user alice vrf red\n' >/etc/vrfexec.conf
+        chown root:root /etc/vrfexec.conf
+        chmod 644 /etc/vrfexec.conf
+        rr "$VRFEXEC" gc
+        rr prlimit --memlock=0:0 setpriv --reuid alice --regid alice --init-groups --inh-caps=-all \
+            "$CAPPED" red sh -c 'ulimit -l; ulimit -H -l; curl -sS --max-time 20 http://10.9.0.2/'
+        expect_out "$name" "$(printf '0\n0\nred')"
+        rm -f /etc/vrfexec.conf
+        rm -rf "$CAPPED_PREFIX"
+    fi
 }

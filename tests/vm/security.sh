@@ -7,7 +7,7 @@
 # the README says); users call the static bin/vrfexec, which hands them to the full build.
 CAPPED_PREFIX=/opt/vrfexec-capped
 CAPPED=$CAPPED_PREFIX/bin/vrfexec
-SETCAP_CAPS="cap_bpf,cap_net_admin,cap_sys_admin,cap_dac_override,cap_chown+ep"
+SETCAP_CAPS="cap_bpf,cap_net_admin,cap_sys_admin,cap_dac_override,cap_chown,cap_sys_resource+ep"
 
 # ensure_users: alice, bob, and carol (in netops), without homes.
 ensure_users() {

@@ -42,13 +42,15 @@ pub const MOUNT: &[Capability] = &[Capability::CAP_SYS_ADMIN];
 
 /// What placing a run in a VRF cgroup needs: open the root-only lock, make cgroup levels in
 /// root's tree and give them to root, write cgroup.procs, and query, load and attach BPF
-/// (CAP_SYS_ADMIN also mounts cgroup2 privately and reads programs by id).
+/// (CAP_SYS_ADMIN also mounts cgroup2 privately and reads programs by id; CAP_SYS_RESOURCE
+/// raises RLIMIT_MEMLOCK's hard limit for the load on kernels before 5.11).
 pub const PLACE: &[Capability] = &[
     Capability::CAP_DAC_OVERRIDE,
     Capability::CAP_CHOWN,
     Capability::CAP_BPF,
     Capability::CAP_NET_ADMIN,
     Capability::CAP_SYS_ADMIN,
+    Capability::CAP_SYS_RESOURCE,
 ];
 
 /// Empties the effective set; the permitted set keeps what [`with`] may raise.
