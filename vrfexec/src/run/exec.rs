@@ -74,7 +74,13 @@ fn open_fds() -> io::Result<Vec<RawFd>> {
     )?;
     let own = dir.as_raw_fd();
     let mut fds = Vec::new();
-    for entry in dir.iter() {
+    // nix 0.29's iterator calls readdir_r and takes its positive error return for success,
+    // so a failed getdents64 looks like the end of the directory. glibc leaves the error in
+    // errno as well: clear it before each step and look after the last one.
+    let mut entries = dir.iter();
+    loop {
+        Errno::clear();
+        let Some(entry) = entries.next() else { break };
         let entry = entry?;
         if let Some(fd) = entry
             .file_name()
@@ -86,6 +92,10 @@ fn open_fds() -> io::Result<Vec<RawFd>> {
                 fds.push(fd);
             }
         }
+    }
+    match Errno::last_raw() {
+        0 => {}
+        errno => return Err(io::Error::from_raw_os_error(errno)),
     }
     fds.sort_unstable();
     Ok(fds)
