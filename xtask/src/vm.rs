@@ -8,6 +8,9 @@
 //!
 //! The guest-side scripts are `vm/stage1.sh` (initramfs `/init`), `vm/stage2.sh` (PID 1 in the
 //! overlay root) and `tests/vm/*.sh` (lab, suite, demo).
+//!
+//! - `chart`: the benchmark's chart, docs/bench.png, drawn from the numbers the bench prints.
+mod chart;
 mod initramfs;
 mod kernel;
 mod qemu;
@@ -161,8 +164,8 @@ pub fn demo(args: &DemoArgs) -> Result<()> {
 }
 
 /// `cargo xtask bench`: builds release vrfexec (both builds, laid out as installed), runs
-/// tests/vm/bench.sh in one boot and writes its tables to target/bench.md (BENCHMARKS.md
-/// records a run).
+/// tests/vm/bench.sh in one boot, writes its tables to target/bench.md (BENCHMARKS.md records
+/// a run) and draws docs/bench.png (README's chart) from the medians it printed.
 pub fn bench(kernel: KernelChoice) -> Result<()> {
     let vrfexec = stage(Profile::Release)?;
     let root = crate::workspace_root();
@@ -188,10 +191,29 @@ pub fn bench(kernel: KernelChoice) -> Result<()> {
             outcome.status
         );
     }
+    let (chart_lines, tables): (Vec<&String>, Vec<&String>) = outcome
+        .output
+        .iter()
+        .partition(|line| line.starts_with(chart::PREFIX));
     let report = root.join("target/bench.md");
-    std::fs::write(&report, outcome.output.join("\n") + "\n")
+    let mut text = tables
+        .iter()
+        .map(|line| line.as_str())
+        .collect::<Vec<_>>()
+        .join("\n");
+    text.truncate(text.trim_end().len());
+    std::fs::write(&report, text + "\n")
         .with_context(|| format!("failed to write {}", report.display()))?;
     eprintln!("xtask: tables written to {}", report.display());
+    let line = chart_lines
+        .last()
+        .context("the benchmark printed no `bench-chart` line to draw docs/bench.png from")?;
+    let png = chart::render(&chart::Numbers::parse(line)?);
+    let image = root.join("docs/bench.png");
+    std::fs::create_dir_all(root.join("docs"))
+        .with_context(|| format!("failed to create {}", root.join("docs").display()))?;
+    std::fs::write(&image, png).with_context(|| format!("failed to write {}", image.display()))?;
+    eprintln!("xtask: chart drawn to {}", image.display());
     Ok(())
 }
 
