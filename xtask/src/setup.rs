@@ -55,7 +55,14 @@ pub fn run(args: &SetupArgs) -> Result<()> {
     toolchain.install_linker()?;
     cargo_fuzz()?;
     if !args.no_vm {
-        crate::vm::fetch_kernel(&crate::vm::KernelChoice::default())?;
+        // The kernels `cargo xtask test` boots: Debian 11's, 12's and 13's.
+        for kernel in [
+            crate::vm::KernelChoice::Bullseye510,
+            crate::vm::KernelChoice::Bookworm61,
+            crate::vm::KernelChoice::Debian612,
+        ] {
+            crate::vm::fetch_kernel(&kernel)?;
+        }
     }
     Ok(())
 }

@@ -10,9 +10,58 @@ pub struct TestArgs {
     /// Skip the VM suite (real VRFs); everything else still runs.
     #[arg(long)]
     pub no_vm: bool,
-    /// Kernel for the VM suite.
-    #[arg(long, value_enum, default_value = "6.1")]
-    pub kernel: vm::KernelChoice,
+    /// Kernel for the VM suite (repeatable); without it, the suite runs on each of Debian 11's
+    /// 5.10, 12's 6.1 and 13's 6.12, one boot each.
+    #[arg(long, value_enum)]
+    pub kernel: Vec<vm::KernelChoice>,
+}
+
+/// The kernels our users run: Debian 11, 12 and 13.
+const KERNELS: [vm::KernelChoice; 3] = [
+    vm::KernelChoice::Bullseye510,
+    vm::KernelChoice::Bookworm61,
+    vm::KernelChoice::Debian612,
+];
+
+fn kernel_name(kernel: vm::KernelChoice) -> &'static str {
+    match kernel {
+        vm::KernelChoice::Bullseye510 => "5.10",
+        vm::KernelChoice::Bookworm61 => "6.1",
+        vm::KernelChoice::Debian612 => "6.12",
+    }
+}
+
+/// The VM suite on each kernel, one boot each; all run even when one fails, and the result is
+/// reported per kernel.
+fn vm_suites(kernels: &[vm::KernelChoice]) -> Result<()> {
+    let mut results = Vec::new();
+    for &kernel in kernels {
+        let started = std::time::Instant::now();
+        let outcome = vm::suite(kernel);
+        if let Err(err) = &outcome {
+            eprintln!("xtask: VM suite on {}: {err:#}", kernel_name(kernel));
+        }
+        results.push((kernel, outcome.is_ok(), started.elapsed()));
+    }
+    eprintln!("xtask: VM suite per kernel:");
+    for (kernel, ok, took) in &results {
+        eprintln!(
+            "xtask:   Linux {:<5} {} in {}m{:02}s",
+            kernel_name(*kernel),
+            if *ok { "passed" } else { "FAILED" },
+            took.as_secs() / 60,
+            took.as_secs() % 60
+        );
+    }
+    let failed: Vec<&str> = results
+        .iter()
+        .filter(|(_, ok, _)| !ok)
+        .map(|(kernel, _, _)| kernel_name(*kernel))
+        .collect();
+    if !failed.is_empty() {
+        anyhow::bail!("the VM suite failed on Linux {}", failed.join(", "));
+    }
+    Ok(())
 }
 
 pub fn run(args: &TestArgs) -> Result<()> {
@@ -68,7 +117,11 @@ pub fn run(args: &TestArgs) -> Result<()> {
     if !args.no_vm {
         // The suite installs the package in the guest (tests/vm/package.sh).
         crate::deb::build()?;
-        vm::suite(args.kernel)?;
+        if args.kernel.is_empty() {
+            vm_suites(&KERNELS)?;
+        } else {
+            vm_suites(&args.kernel)?;
+        }
     }
     Ok(())
 }
