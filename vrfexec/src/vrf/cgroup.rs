@@ -466,21 +466,7 @@ impl Placement {
     /// program was attached to, not a path that may since name another): one write to its
     /// cgroup.procs.
     pub fn join(&self, dir: &OwnedFd, pid: u32) -> Result<()> {
-        let result = nix::fcntl::openat(
-            Some(dir.as_raw_fd()),
-            CGROUP_PROCS,
-            nix::fcntl::OFlag::O_WRONLY
-                | nix::fcntl::OFlag::O_CLOEXEC
-                | nix::fcntl::OFlag::O_NOFOLLOW,
-            nix::sys::stat::Mode::empty(),
-        )
-        .map_err(io::Error::from)
-        .and_then(|raw| {
-            // SAFETY: openat just returned this fd and nothing else owns it.
-            let mut file = unsafe { fs::File::from_raw_fd(raw) };
-            file.write_all(pid.to_string().as_bytes())
-        });
-        result.map_err(|source| Error::Cgroup {
+        join_dir(dir, pid).map_err(|source| Error::Cgroup {
             what: "cannot join cgroup",
             path: self.display.join(CGROUP_PROCS),
             hint: cgroup_hint(&source),
@@ -516,6 +502,20 @@ pub fn is_live(dir: &OwnedFd) -> bool {
         nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
     )
     .is_ok()
+}
+
+/// Moves process `pid` into the cgroup open at `dir`: one write to its cgroup.procs. Fails
+/// (ENOENT, ENODEV) if the cgroup has been removed since it was opened.
+pub fn join_dir(dir: &OwnedFd, pid: u32) -> io::Result<()> {
+    let raw = nix::fcntl::openat(
+        Some(dir.as_raw_fd()),
+        CGROUP_PROCS,
+        nix::fcntl::OFlag::O_WRONLY | nix::fcntl::OFlag::O_CLOEXEC | nix::fcntl::OFlag::O_NOFOLLOW,
+        nix::sys::stat::Mode::empty(),
+    )?;
+    // SAFETY: openat just returned this fd and nothing else owns it.
+    let mut file = unsafe { fs::File::from_raw_fd(raw) };
+    file.write_all(pid.to_string().as_bytes())
 }
 
 /// Whether the cgroup at `dir` (a path) or any cgroup below it has processes.

@@ -102,6 +102,17 @@ pub fn place(subject: &Subject, binding: &Binding, strict: bool, log: &Log) -> R
         leaf_path.clone()
     };
     let root = cgroup::CgroupRoot::open()?;
+    if join_warm(
+        &root,
+        subject,
+        binding,
+        strict,
+        &leaf_path,
+        &cgroup_path,
+        log,
+    )? {
+        return Ok(leaf_path);
+    }
     // Held until the subject has joined: gc cannot remove the cgroup under this run.
     let held = lock::acquire(&leaf_path)?;
     let mut attempts = 0;
@@ -146,6 +157,57 @@ pub fn place(subject: &Subject, binding: &Binding, strict: bool, log: &Log) -> R
     drop(dir);
     drop(held);
     Ok(leaf_path)
+}
+
+/// The warm path, without the lock: when the cgroup exists with vrfexec's program for this
+/// ifindex (and the strict one), and its levels are root's, the subject joins it. Ok(false)
+/// sends the run down the locked path, which makes or repairs whatever is missing.
+///
+/// No lock is needed to join: what the lock keeps apart is making, repairing and removing.
+/// gc removes only a cgroup with no process in it, so once the subject has joined, the cgroup
+/// stays; if gc removed it after it was opened here, the write to its cgroup.procs fails and
+/// the locked path makes it again. A program replaced meanwhile is one for the same ifindex
+/// (any other is the probe's business, after placement).
+fn join_warm(
+    root: &cgroup::CgroupRoot,
+    subject: &Subject,
+    binding: &Binding,
+    strict: bool,
+    leaf_path: &str,
+    cgroup_path: &str,
+    log: &Log,
+) -> Result<bool> {
+    let Ok(dir) = root.open_existing(cgroup_path) else {
+        return Ok(false);
+    };
+    if binding.ifindex != 0 {
+        let leaf = if strict {
+            match root.open_existing(leaf_path) {
+                Ok(leaf) => leaf,
+                Err(_) => return Ok(false),
+            }
+        } else {
+            match dir.try_clone() {
+                Ok(leaf) => leaf,
+                Err(_) => return Ok(false),
+            }
+        };
+        if bpf::attached_ifindex(leaf.as_fd()) != Some(binding.ifindex) {
+            return Ok(false);
+        }
+    }
+    if strict && !bpf::strict_attached(dir.as_fd()) {
+        return Ok(false);
+    }
+    root.check_levels(&vrf_base(subject), cgroup_path)?;
+    if cgroup::join_dir(&dir, subject.pid).is_err() {
+        return Ok(false);
+    }
+    log.step(format_args!(
+        "warm: joined {cgroup_path}, vrfexec's program{} attached",
+        if strict { "s are" } else { " is" }
+    ));
+    Ok(true)
 }
 
 /// The cgroup below which vrfexec makes its levels for `subject`.
