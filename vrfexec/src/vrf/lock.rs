@@ -1,5 +1,6 @@
-//! The lock that serialises work on one VRF cgroup: runs that set it up (`place`, `attach`)
-//! against each other and against `gc`, which removes it.
+//! The lock that serialises work on one VRF cgroup: runs that make or repair it (`place`'s
+//! cold path, `attach`) against each other and against `gc`, which removes it. Warm runs,
+//! which only join a cgroup that is already right, take no lock (see `place::join_warm`).
 //!
 //! It used to be an flock on the cgroup's directory, which any user can open and flock: one
 //! `flock /sys/fs/cgroup/.../vrf/red sleep 1d` by anyone hung root's `vrfexec red ...` and every
