@@ -21,9 +21,10 @@ STAGED=$(dirname "$(dirname "$VRFEXEC")")
 RUNS=${RUNS:-200}
 SOCKETS=${SOCKETS:-100000}
 OBJECT_RUNS=${OBJECT_RUNS:-1000}
-# Where every timed binary is copied: a tmpfs, so no exec reads its binary over 9p (the
-# guest's root is the host's / over virtio-9p: an exec from there costs 9p round trips that
-# grow with the binary, and would weigh on the 9 MB vrfexec-full more than on /bin/true).
+# Where every timed binary is copied: a tmpfs, so every exec maps its binary from memory
+# whatever the 9p root does (the guest's root is the host's / over virtio-9p, mounted
+# cache=loose by stage1.sh today). Dynamic programs' libraries stay on 9p and are mapped from
+# the guest's page cache (BENCHMARKS.md, run 6).
 MEM=${MEM:-/run/vrfexec-bench}
 
 lab_up >/dev/null 2>&1 || { echo "bench: the lab could not be built"; exit 1; }
