@@ -14,6 +14,8 @@ s_package() {
         skip package "no target/vrfexec_*.deb: run cargo xtask deb first (cargo xtask test does)"
         return
     fi
+    # Every scenario here needs the installed package: none selected, nothing installed.
+    selected pkg/installs || return
     name=pkg/installs
     if dpkg -i "$deb" >"$LAB_DIR/dpkg.log" 2>&1; then pass "$name"; else fail "$name" "$(oneline "$(cat "$LAB_DIR/dpkg.log")")"; fi
 
