@@ -159,3 +159,20 @@ pub fn fuzz(toolchain: &str, seconds: u32) -> Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_kernel_dependent_part_is_one_extended_regex() {
+        assert!(
+            !KERNEL_DEPENDENT.contains(char::is_whitespace),
+            "{KERNEL_DEPENDENT:?}"
+        );
+        assert!(KERNEL_DEPENDENT.starts_with("^(") && KERNEL_DEPENDENT.ends_with(')'));
+        assert!(KERNEL_DEPENDENT.contains("|recreate-|inherit-|"));
+        assert!(KERNEL_DEPENDENT.contains("|memlock/|check/|"));
+        assert!(!KERNEL_DEPENDENT.contains("pkg/"));
+    }
+}
