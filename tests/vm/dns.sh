@@ -193,13 +193,7 @@ sys.exit(0 if f and any("/etc/vrf/red/resolv.conf" in c for c in f[0]["fix"]) el
         # The capable install of security.sh, for alice allowed red: the mounts are made with
         # CAP_SYS_ADMIN raised, before the drop, and the command cannot remove them.
         local bad=""
-        ensure_users
-        install -D -m 755 "$VRFEXEC" "$CAPPED"
-        install -D -m 755 "$VRFEXEC_FULL" "$CAPPED_PREFIX/lib/vrfexec/vrfexec-full"
-        setcap "$SETCAP_CAPS" "$CAPPED_PREFIX/lib/vrfexec/vrfexec-full"
-        printf 'allow user alice vrf red\n' >/etc/vrfexec.conf
-        chown root:root /etc/vrfexec.conf
-        chmod 644 /etc/vrfexec.conf
+        capped_install "allow user alice vrf red"
         as alice "$CAPPED" red "${CURL[@]}" "http://$DNS_NAME/"
         [ "$R_RC" -eq 0 ] && [ "$R_OUT" = red ] || bad+="alice by name: $(last_run); "
         as alice "$CAPPED" red sh -c 'umount /etc/resolv.conf; umount -l /etc/resolv.conf; cat /etc/resolv.conf'
@@ -207,8 +201,7 @@ sys.exit(0 if f and any("/etc/vrf/red/resolv.conf" in c for c in f[0]["fix"]) el
         # alice cannot give herself another VRF's files.
         as alice mkdir /etc/vrf/blue
         [ "$R_RC" -ne 0 ] && [ ! -e /etc/vrf/blue ] || bad+="alice made /etc/vrf/blue; "
-        rm -f /etc/vrfexec.conf
-        rm -rf "$CAPPED_PREFIX"
+        capped_remove
         if [ -z "$bad" ]; then pass "$name"; else fail "$name" "$bad"; fi
     fi
     name=dns/generator-binds-the-vrf-files

@@ -84,18 +84,11 @@ s_faults() {
     if selected "$name"; then
         # The same for a non-root caller of the capable build (CAP_SYS_RESOURCE in the setcap
         # line raises the hard limit only around the load).
-        ensure_users
-        install -D -m 755 "$VRFEXEC" "$CAPPED"
-        install -D -m 755 "$VRFEXEC_FULL" "$CAPPED_PREFIX/lib/vrfexec/vrfexec-full"
-        setcap "$SETCAP_CAPS" "$CAPPED_PREFIX/lib/vrfexec/vrfexec-full"
-        printf 'allow user alice vrf red\n' >/etc/vrfexec.conf
-        chown root:root /etc/vrfexec.conf
-        chmod 644 /etc/vrfexec.conf
+        capped_install "allow user alice vrf red"
         rr "$VRFEXEC" gc
         rr prlimit --memlock=0:0 setpriv --reuid alice --regid alice --init-groups --inh-caps=-all \
             "$CAPPED" red sh -c 'ulimit -l; ulimit -H -l; curl -sS --max-time 20 http://10.9.0.2/'
         expect_out "$name" "$(printf '0\n0\nred')"
-        rm -f /etc/vrfexec.conf
-        rm -rf "$CAPPED_PREFIX"
+        capped_remove
     fi
 }

@@ -17,6 +17,24 @@ ensure_users() {
     id carol >/dev/null 2>&1 || useradd -M -s /bin/sh -G netops carol
 }
 
+# capped_install POLICY: the capable install (both builds under CAPPED_PREFIX, file capabilities
+# on the full build only, as the README says) and /etc/vrfexec.conf with POLICY, root's 0644.
+capped_install() {
+    ensure_users
+    install -D -m 755 "$VRFEXEC" "$CAPPED"
+    install -D -m 755 "$VRFEXEC_FULL" "$CAPPED_PREFIX/lib/vrfexec/vrfexec-full"
+    setcap "$SETCAP_CAPS" "$CAPPED_PREFIX/lib/vrfexec/vrfexec-full"
+    printf '%s\n' "$1" >/etc/vrfexec.conf
+    chown root:root /etc/vrfexec.conf
+    chmod 644 /etc/vrfexec.conf
+}
+
+# capped_remove: undoes capped_install.
+capped_remove() {
+    rm -f /etc/vrfexec.conf
+    rm -rf "$CAPPED_PREFIX"
+}
+
 # as USER CMD...: run CMD in r as USER (uid, gid, supplementary groups), no capabilities.
 as() {
     local user=$1
@@ -43,13 +61,7 @@ s_security() {
         skip security "not in the vrfexec VM (these scenarios add users and a capable binary)"
         return
     fi
-    ensure_users
-    install -D -m 755 "$VRFEXEC" "$CAPPED"
-    install -D -m 755 "$VRFEXEC_FULL" "$CAPPED_PREFIX/lib/vrfexec/vrfexec-full"
-    setcap "$SETCAP_CAPS" "$CAPPED_PREFIX/lib/vrfexec/vrfexec-full"
-    printf '# test policy\nallow user alice vrf red\nallow group netops vrf blue\n' >/etc/vrfexec.conf
-    chown root:root /etc/vrfexec.conf
-    chmod 644 /etc/vrfexec.conf
+    capped_install "$(printf '# test policy\nallow user alice vrf red\nallow group netops vrf blue\n')"
     # A syslog receiver, so denials can be seen.
     local syslog="$LAB_DIR/syslog"
     rm -f /dev/log
@@ -398,6 +410,6 @@ NFT
         fi
     fi
     kill "$syslog_pid" 2>/dev/null
-    rm -f /dev/log /etc/vrfexec.conf
-    rm -rf "$CAPPED_PREFIX"
+    rm -f /dev/log
+    capped_remove
 }
