@@ -167,16 +167,19 @@ Examples:
 const ATTACH_HELP: &str = "\
 Attaches the VRF's program to the cgroup vrfexec itself runs in, without moving anything:
 every socket created in that cgroup from then on uses the VRF. Made for systemd units, whose
-processes share one cgroup: `ExecStartPre=+/usr/bin/vrfexec attach mgmt` binds the unit's
-main process and everything it starts (the `+` runs it with full privileges, outside the
+processes share one cgroup: `ExecCondition=+/usr/bin/vrfexec attach --condition mgmt` binds
+the unit's ExecStartPre= commands, its main process and everything they start (systemd runs
+ExecCondition= before ExecStartPre=; the `+` runs vrfexec with full privileges, outside the
 unit's sandbox, in the unit's cgroup). systemd removes the cgroup, and with it the program,
 when the unit stops. vrfexec's systemd generator writes that line for the units listed in
 /etc/vrfexec/units.conf. The root cgroup (the whole system) is refused. After attaching,
 vrfexec checks with a probe socket that new sockets in the cgroup are bound to the VRF, and
-fails (exit 125, so the unit does not start) if something overrides it.
+fails if something overrides it: exit 125, or 255 with --condition, which systemd counts as
+a failed start (1 to 254 in ExecCondition= would only skip the unit, silently).
 
 Examples:
-  ExecStartPre=+/usr/bin/vrfexec attach mgmt        in a unit or a drop-in
+  ExecCondition=+/usr/bin/vrfexec attach --condition mgmt    in a unit or a drop-in
+  ExecStartPre=+/usr/bin/vrfexec attach mgmt                 the same, after the unit's own ExecStartPre=
   echo 'ssh.service mgmt' >> /etc/vrfexec/units.conf && systemctl daemon-reload";
 
 const GC_HELP: &str = "\
@@ -250,7 +253,7 @@ pub enum Verb {
     /// Find VRF leaks and traps (rule order, unreachable defaults, DNS, ...); --fix them
     #[command(after_help = CHECK_HELP)]
     Check(CheckArgs),
-    /// Bind the cgroup vrfexec runs in to a VRF (for a systemd unit's ExecStartPre=+)
+    /// Bind the cgroup vrfexec runs in to a VRF (for a systemd unit's ExecCondition=+)
     #[command(after_help = ATTACH_HELP)]
     Attach(AttachArgs),
 }
@@ -263,6 +266,9 @@ pub struct AttachArgs {
     /// The VRF (or, with --dev, the device)
     #[arg(value_name = "NAME")]
     pub vrf: OsString,
+    /// Exit 255 on failure, which systemd's ExecCondition= counts as a failed start
+    #[arg(long)]
+    pub condition: bool,
     /// Print each step to stderr
     #[arg(short, long)]
     pub verbose: bool,

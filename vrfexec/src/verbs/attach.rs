@@ -1,6 +1,6 @@
 //! `vrfexec attach VRF`: binds the cgroup vrfexec itself runs in to a VRF, for a systemd
-//! unit's `ExecStartPre=+/usr/bin/vrfexec attach VRF`: the unit's processes are in that cgroup,
-//! so every socket they create is bound.
+//! unit's `ExecCondition=+/usr/bin/vrfexec attach --condition VRF`: the unit's processes are in
+//! that cgroup, so every socket they create is bound, from the first `ExecStartPre=` on.
 use crate::{
     cli::AttachArgs,
     error::Result,
@@ -13,7 +13,23 @@ use crate::{
     },
 };
 
+/// What systemd's `ExecCondition=` takes as a failure of the unit: exit statuses 1 to 254 there
+/// mean "condition not met" and skip the unit without a word, which would hide a unit that does
+/// not run in its VRF.
+const CONDITION_FAILED: u8 = 255;
+
 pub fn run(args: &AttachArgs, caller: &privilege::Caller) -> Result<u8> {
+    match attach(args, caller) {
+        Ok(()) => Ok(0),
+        Err(err) if args.condition => {
+            eprintln!("vrfexec: {err}");
+            Ok(CONDITION_FAILED)
+        }
+        Err(err) => Err(err),
+    }
+}
+
+fn attach(args: &AttachArgs, caller: &privilege::Caller) -> Result<()> {
     super::root_only(caller, "attach")?;
     let target = Target::named(
         &args.vrf,
@@ -27,6 +43,5 @@ pub fn run(args: &AttachArgs, caller: &privilege::Caller) -> Result<u8> {
     place::attach_in_place(&subject, &binding, &Log(args.verbose))?;
     // The unit's processes join this cgroup: if its sockets are not bound, the unit must fail
     // to start rather than run in the default VRF.
-    verify::verify(&binding, &subject.cgroup)?;
-    Ok(0)
+    verify::verify(&binding, &subject.cgroup)
 }

@@ -12,7 +12,7 @@
 //! | ping | [`ping`] | ping bound to the VRF with SO_BINDTODEVICE, no BPF |
 //! | gc | [`gc`] | remove VRF cgroups no process uses |
 //! | check | [`check`] | find, and `--fix`, the leaks and traps of VRF setups |
-//! | attach | [`attach`] | bind the caller's own cgroup (systemd's `ExecStartPre=+`) |
+//! | attach | [`attach`] | bind the caller's own cgroup (systemd's `ExecCondition=+`) |
 use std::io::Write as _;
 
 use crate::{

@@ -222,14 +222,14 @@ pub fn attach_in_place(subject: &Subject, binding: &Binding, log: &Log) -> Resul
             "cannot attach to the cgroup vrfexec runs in",
             "that is the root cgroup (the whole system)",
         )
-        .hint("run it from a unit's ExecStartPre=+"));
+        .hint("run it from a unit's ExecCondition=+"));
     }
     if cgroup::vrf_of_path(&subject.cgroup).is_some() {
         return Err(Error::refused(
             format!("cannot attach to cgroup {}", subject.cgroup),
             "it is already a VRF cgroup",
         )
-        .hint("attach is for a unit's own cgroup: run it from the unit's ExecStartPre=+"));
+        .hint("attach is for a unit's own cgroup: run it from the unit's ExecCondition=+"));
     }
     let root = cgroup::CgroupRoot::open()?;
     let _held = lock::acquire(&subject.cgroup)?;
