@@ -13,6 +13,8 @@
 set -uo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/../.." || exit 2
+# shellcheck source=tests/vm/report.sh
+source tests/vm/report.sh
 # shellcheck source=tests/vm/lab.sh
 source tests/vm/lab.sh
 # shellcheck source=tests/vm/verbs.sh
@@ -36,39 +38,9 @@ VRFEXEC=${VRFEXEC:-$PWD/target/stage/debug/bin/vrfexec}
 VRFEXEC_FULL=$(dirname "$(dirname "$VRFEXEC")")/lib/vrfexec/vrfexec-full
 # Per command, so that a hung command fails its scenario instead of the whole boot.
 CMD_TIMEOUT=${CMD_TIMEOUT:-60}
-# Optional: only run scenarios whose name matches this extended regex (debugging).
-ONLY=${ONLY:-}
 URL4="http://$LAB_PEER4/"
 URL6="http://[$LAB_PEER6]/"
 CURL=(curl -sS --max-time 20)
-
-PASSED=0
-FAILED=0
-SKIPPED=0
-
-pass() {
-    echo "PASS $1"
-    PASSED=$((PASSED + 1))
-}
-
-fail() {
-    echo "FAIL $1: $2"
-    FAILED=$((FAILED + 1))
-}
-
-skip() {
-    echo "SKIP $1: $2"
-    SKIPPED=$((SKIPPED + 1))
-}
-
-# selected NAME: whether ONLY lets scenario NAME run.
-selected() {
-    [ -z "$ONLY" ] || [[ $1 =~ $ONLY ]]
-}
-
-oneline() {
-    printf '%s' "$1" | tr '\n\t' '  ' | cut -c1-200
-}
 
 # rr CMD...: run CMD in namespace r; sets R_OUT, R_ERR, R_RC.
 rr() {
@@ -612,8 +584,7 @@ main() {
     fi
     if ! lab_up; then
         fail lab-up "the lab could not be built"
-        echo "vm: $PASSED passed, $FAILED failed, $SKIPPED skipped"
-        exit 1
+        report_end
     fi
     s_baseline
     local impl
@@ -652,10 +623,7 @@ main() {
     # Last: on a kernel with the net_cls trap, cgroup v2 socket programs stay off until reboot.
     s_fc_net_cls
 
-    echo "vm: $PASSED passed, $FAILED failed, $SKIPPED skipped"
-    if [ "$FAILED" -ne 0 ] || [ "$PASSED" -eq 0 ]; then
-        exit 1
-    fi
+    report_end
 }
 
 main "$@"

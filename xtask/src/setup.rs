@@ -31,6 +31,12 @@ const APT_PACKAGES: &[&str] = &[
     "apt-utils",
     "util-linux",
     "libcap2-bin",
+    // Syscall fault injection in the VM (tests/vm/faults.sh).
+    "strace",
+    // systemd as PID 1 in the VM (tests/vm/systemd.sh); udev makes the device units that
+    // BindsTo= a VRF needs.
+    "systemd",
+    "udev",
     // The firewall boundary the README documents for a VRF (tests/vm/security.sh).
     "nftables",
     "lintian",

@@ -72,6 +72,13 @@ enum VmAction {
         #[arg(long, value_enum, default_value = "6.1")]
         kernel: KernelChoice,
     },
+    /// Build the Debian package, boot the VM once with systemd as PID 1 and run the services
+    /// scenarios (tests/vm/systemd.sh): units.conf, way 1, sockets, VRFs that come and go.
+    Systemd {
+        /// Which Debian kernel.
+        #[arg(long, value_enum, default_value = "6.1")]
+        kernel: KernelChoice,
+    },
 }
 
 #[derive(Args)]
@@ -85,6 +92,9 @@ struct RunArgs {
     /// Also show the guest's boot output (normally only shown when the boot fails).
     #[arg(long)]
     verbose: bool,
+    /// Boot systemd as PID 1 and run the command as its one service.
+    #[arg(long)]
+    systemd: bool,
     /// The command and its arguments, joined with spaces and run with `bash -c` (like ssh).
     #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
     command: Vec<String>,
@@ -108,6 +118,10 @@ pub fn run(args: &VmArgs) -> Result<()> {
     match &args.action {
         VmAction::Fetch { kernel } => fetch_kernel(kernel),
         VmAction::Suite { kernel } => suite(*kernel),
+        VmAction::Systemd { kernel } => {
+            crate::deb::build()?;
+            systemd(*kernel)
+        }
         VmAction::Run(run) => run_command(run),
     }
 }
@@ -118,7 +132,14 @@ fn run_command(args: &RunArgs) -> Result<()> {
     let job = Job {
         command: args.command.join(" "),
         cwd: path_str(&cwd)?.to_owned(),
-        env: Vec::new(),
+        env: if args.systemd {
+            vec![SYSTEMD_INIT]
+        } else {
+            Vec::new()
+        }
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect(),
     };
     let show = if args.verbose {
         Show::All
@@ -239,6 +260,35 @@ pub fn suite(kernel: KernelChoice) -> Result<()> {
         env,
     };
     let outcome = qemu::boot(&kernel, &job, SUITE_TIMEOUT, Show::AfterStart)?;
+    let summary = parse_summary(&outcome.output);
+    judge_suite(outcome.status, summary)
+}
+
+/// What makes stage 2 exec systemd as PID 1 (xtask/src/vm/stage2.sh).
+const SYSTEMD_INIT: (&str, &str) = ("VM_INIT", "systemd");
+
+/// Timeout for the services scenarios' boot (about 4 minutes under TCG).
+const SYSTEMD_TIMEOUT: Duration = Duration::from_secs(15 * 60);
+
+/// Boots the VM with systemd as PID 1 and runs tests/vm/systemd.sh, which installs the Debian
+/// package built before (`cargo xtask deb`); Err unless every scenario passed.
+pub fn systemd(kernel: KernelChoice) -> Result<()> {
+    let root = crate::workspace_root();
+    let kernel = kernel::ensure(kernel)?;
+    eprintln!(
+        "xtask: services under systemd on Linux {} (qemu TCG, one boot)",
+        kernel.version
+    );
+    let mut env = vec![(SYSTEMD_INIT.0.to_owned(), SYSTEMD_INIT.1.to_owned())];
+    if let Some(only) = std::env::var("ONLY").ok().filter(|o| !o.is_empty()) {
+        env.push(("ONLY".to_owned(), only));
+    }
+    let job = Job {
+        command: "bash tests/vm/systemd.sh".to_owned(),
+        cwd: path_str(&root)?.to_owned(),
+        env,
+    };
+    let outcome = qemu::boot(&kernel, &job, SYSTEMD_TIMEOUT, Show::AfterStart)?;
     let summary = parse_summary(&outcome.output);
     judge_suite(outcome.status, summary)
 }

@@ -4,6 +4,10 @@
 # /lib/modules/$(uname -r), runs the job with `bash -c` in its directory, then prints
 #   VRFEXEC-VM-EXIT=<status> id=<nonce>
 # and powers off. The host trusts only that marker; any setup failure powers off without it.
+#
+# With VM_INIT=systemd the job runs under a real systemd instead: after the same setup this
+# script execs /lib/systemd/systemd as PID 1 with one target, vrfexec-vm.target, whose service
+# (udev and journald started first) runs `stage2.sh --job`: the job, the marker, power off.
 set -u
 J=/var/lib/vrfexec-vm
 # shellcheck source=/dev/null
@@ -28,6 +32,27 @@ fail() {
 must() {
     "$@" || fail "failed: $*"
 }
+
+# run_job: the job in its directory, between the start and exit markers; then power off.
+run_job() {
+    local cwd cmd status
+    cwd=$(cat "$J/cwd")
+    cmd=$(cat "$J/cmd")
+    cd "$cwd" || fail "no directory $cwd in the guest"
+    echo "VRFEXEC-VM-START id=$VM_NONCE"
+    bash -c "$cmd" </dev/null
+    status=$?
+    # The leading newline keeps the marker on a line of its own after unterminated output.
+    printf '\nVRFEXEC-VM-EXIT=%d id=%s\n' "$status" "$VM_NONCE"
+    # Let the serial port drain before qemu is told to exit.
+    sleep 0.5
+    power_off
+}
+
+# Under systemd (VM_INIT=systemd), the job's service: everything is set up already.
+if [ "${1:-}" = --job ]; then
+    run_job
+fi
 
 must mount -t proc proc /proc
 must mount -t sysfs sysfs /sys
@@ -54,14 +79,38 @@ must ip link set lo up
 # Keep kernel messages (veth, promiscuous mode...) off the console the host parses.
 dmesg -n 1
 
-cwd=$(cat "$J/cwd")
-cmd=$(cat "$J/cmd")
-cd "$cwd" || fail "no directory $cwd in the guest"
-echo "VRFEXEC-VM-START id=$VM_NONCE"
-bash -c "$cmd" </dev/null
-status=$?
-# The leading newline keeps the marker on a line of its own after unterminated output.
-printf '\nVRFEXEC-VM-EXIT=%d id=%s\n' "$status" "$VM_NONCE"
-# Let the serial port drain before qemu is told to exit.
-sleep 0.5
-power_off
+# start_systemd: PID 1 becomes systemd, which starts only vrfexec-vm.target: udev (device units
+# for network interfaces), journald, and the job's service, its output on the serial console.
+start_systemd() {
+    local units=/etc/systemd/system
+    must mkdir -p "$units"
+    cat >"$units/vrfexec-vm.target" <<EOF
+[Unit]
+Description=vrfexec VM job
+Wants=vrfexec-vm.service
+EOF
+    cat >"$units/vrfexec-vm.service" <<EOF
+[Unit]
+Description=vrfexec VM job (stage 2 --job)
+Wants=systemd-journald.service systemd-udevd.service systemd-udev-trigger.service
+After=systemd-journald.service systemd-udevd.service systemd-udev-trigger.service
+[Service]
+Type=simple
+ExecStart=/bin/bash $J/stage2.sh --job
+StandardInput=null
+StandardOutput=tty
+StandardError=inherit
+TTYPath=/dev/ttyS0
+EOF
+    # A machine ID keeps journald and friends quiet; systemd mounts the rest itself.
+    [ -s /etc/machine-id ] || systemd-machine-id-setup >/dev/null 2>&1
+    exec /lib/systemd/systemd --system --unit=vrfexec-vm.target --show-status=no \
+        --log-level=warning --log-target=kmsg
+}
+
+if [ "${VM_INIT:-}" = systemd ]; then
+    [ -x /lib/systemd/systemd ] || fail "no /lib/systemd/systemd (install the Debian package systemd)"
+    start_systemd
+    fail "could not exec /lib/systemd/systemd"
+fi
+run_job
