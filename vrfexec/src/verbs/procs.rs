@@ -73,7 +73,7 @@ pub fn pids(name: &OsString, json: bool, links: &mut dyn LinkSource) -> Result<S
     let leaf = binding.leaf.unwrap_or_default();
     let root = cgroup::CgroupRoot::open()?;
     let (access, _) = root.access_root();
-    let netns_dir = cgroup::netns_name("self").map(|n| format!("{n}-ns"));
+    let netns_dir = cgroup::netns_name("self")?.map(|n| format!("{n}-ns"));
     let mut found = Vec::new();
     walk_vrf_dirs(access, &leaf, netns_dir.as_deref(), 0, &mut found);
     found.sort();

@@ -177,21 +177,40 @@ pub fn vrf_base(own: &str, netns: Option<&str>) -> String {
 
 /// The name of the named network namespace (`ip netns add NAME`) a process is in, found as
 /// iproute2 does: the entry of /run/netns with the same device and inode as
-/// /proc/PID/ns/net (`pid` "self" for this process). None when the namespace has no name.
-pub fn netns_name(pid: &str) -> Option<String> {
-    let own = fs::metadata(format!("/proc/{pid}/ns/net")).ok()?;
-    let entries = fs::read_dir(NETNS_RUN_DIR).ok()?;
-    let mut names: Vec<String> = entries
-        .filter_map(|entry| {
-            let entry = entry.ok()?;
-            let meta = fs::metadata(entry.path()).ok()?;
-            (meta.dev() == own.dev() && meta.ino() == own.ino())
-                .then(|| entry.file_name().to_string_lossy().into_owned())
-        })
-        .collect();
+/// /proc/PID/ns/net (`pid` "self" for this process). None when the namespace has no name (or
+/// there is no /run/netns); an error when it cannot be told, since a run from namespace `r`
+/// placed as if it had no name would land in the default namespace's `/vrf/<VRF>` cgroup,
+/// whose program binds another namespace's ifindex.
+pub fn netns_name(pid: &str) -> Result<Option<String>> {
+    let ns = format!("/proc/{pid}/ns/net");
+    let own = fs::metadata(&ns).map_err(|e| Error::os(format!("cannot stat {ns}"), e))?;
+    let cannot_list = |e| Error::os(format!("cannot list {NETNS_RUN_DIR}"), e);
+    let entries = match fs::read_dir(NETNS_RUN_DIR) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(cannot_list(e)),
+    };
+    let mut names = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(cannot_list)?;
+        let meta = match fs::metadata(entry.path()) {
+            Ok(meta) => meta,
+            // Deleted while listed (`ip netns del`): not this process's namespace.
+            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+            Err(e) => {
+                return Err(Error::os(
+                    format!("cannot stat {}", entry.path().display()),
+                    e,
+                ))
+            }
+        };
+        if meta.dev() == own.dev() && meta.ino() == own.ino() {
+            names.push(entry.file_name().to_string_lossy().into_owned());
+        }
+    }
     // Several names for one namespace: pick one deterministically (readdir order is not).
     names.sort();
-    names.into_iter().next()
+    Ok(names.into_iter().next())
 }
 
 /// Access to the cgroup2 hierarchy: a visible mount, or a private detached one.

@@ -48,7 +48,7 @@ impl Subject {
         Ok(Self {
             pid,
             cgroup,
-            netns: cgroup::netns_name(proc_dir),
+            netns: cgroup::netns_name(proc_dir)?,
         })
     }
 }

@@ -329,14 +329,11 @@ fn binding_evidence() -> crate::vrf::verify::Evidence {
     let own = fs::read("/proc/self/cgroup")
         .ok()
         .and_then(|text| crate::vrf::cgroup::unified_path(&text).ok().flatten());
+    // Best effort, as the rest of the evidence: without the namespace's name, the default
+    // namespace's layout.
+    let netns = crate::vrf::cgroup::netns_name("self").ok().flatten();
     let first = own
-        .map(|own| {
-            crate::vrf::cgroup::vrf_cgroup(
-                &own,
-                crate::vrf::cgroup::netns_name("self").as_deref(),
-                None,
-            )
-        })
+        .map(|own| crate::vrf::cgroup::vrf_cgroup(&own, netns.as_deref(), None))
         .unwrap_or_else(|| "/".to_owned());
     crate::vrf::verify::Evidence::collect(&first)
 }
