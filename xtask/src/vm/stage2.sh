@@ -102,6 +102,11 @@ StandardOutput=tty
 StandardError=inherit
 TTYPath=/dev/ttyS0
 EOF
+    # The job's directory may be under /tmp (a clone, as CI makes): the stock tmpfiles.d line
+    # "D /tmp" would have systemd-tmpfiles-setup empty /tmp at boot (in the overlay only, but
+    # the job would be gone). Same name in /etc overrides it: create, never empty.
+    must mkdir -p /etc/tmpfiles.d
+    echo 'd /tmp 1777 root root -' >/etc/tmpfiles.d/tmp.conf || fail "cannot write /etc/tmpfiles.d/tmp.conf"
     # A machine ID keeps journald and friends quiet; systemd mounts the rest itself.
     [ -s /etc/machine-id ] || systemd-machine-id-setup >/dev/null 2>&1
     exec /lib/systemd/systemd --system --unit=vrfexec-vm.target --show-status=no \
