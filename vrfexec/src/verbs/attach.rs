@@ -40,8 +40,8 @@ fn attach(args: &AttachArgs, caller: &privilege::Caller) -> Result<()> {
     privilege::check_bpf_capabilities()?;
     let binding = target::resolve(&target, &mut RtNetlink::open()?)?;
     let subject = place::Subject::current()?;
-    place::attach_in_place(&subject, &binding, &Log(args.verbose))?;
-    // The unit's processes join this cgroup: if its sockets are not bound, the unit must fail
-    // to start rather than run in the default VRF.
-    verify::verify(&binding, &subject.cgroup)
+    let bound = place::attach_in_place(&subject, &binding, &Log(args.verbose))?;
+    // The unit's processes are in this cgroup (or below it): if new sockets here are not bound,
+    // the unit must fail to start rather than run in the default VRF.
+    verify::verify(&binding, &bound)
 }

@@ -215,27 +215,45 @@ fn vrf_base(subject: &Subject) -> String {
     cgroup::vrf_base(&subject.cgroup, subject.netns.as_deref())
 }
 
-/// `attach`: binds the cgroup `subject` is in (a systemd unit's) to `binding`, in place.
-pub fn attach_in_place(subject: &Subject, binding: &Binding, log: &Log) -> Result<()> {
-    if subject.cgroup == "/" {
+/// systemd runs a delegating unit's (`Delegate=yes`) control processes, ExecCondition= and
+/// ExecStartPre= among them, in `<unit>/.control`, and its main process in `<unit>` or in
+/// `<unit>/<DelegateSubgroup=>`: the unit's cgroup is the parent, whose program all of them
+/// inherit. Binding `.control` alone would pass its own probe and leave the service unbound.
+const SYSTEMD_CONTROL_CGROUP: &str = "/.control";
+
+/// The cgroup `attach` binds for a process in `cgroup`: the unit's own.
+pub fn unit_cgroup(cgroup: &str) -> &str {
+    match cgroup.strip_suffix(SYSTEMD_CONTROL_CGROUP) {
+        Some("") => "/",
+        Some(unit) => unit,
+        None => cgroup,
+    }
+}
+
+/// `attach`: binds the cgroup `subject` is in (a systemd unit's, see [`unit_cgroup`]) to
+/// `binding`, in place; returns the cgroup bound.
+pub fn attach_in_place(subject: &Subject, binding: &Binding, log: &Log) -> Result<String> {
+    let cgroup = unit_cgroup(&subject.cgroup);
+    if cgroup == "/" {
         return Err(Error::refused(
             "cannot attach to the cgroup vrfexec runs in",
             "that is the root cgroup (the whole system)",
         )
         .hint("run it from a unit's ExecCondition=+"));
     }
-    if cgroup::vrf_of_path(&subject.cgroup).is_some() {
+    if cgroup::vrf_of_path(cgroup).is_some() {
         return Err(Error::refused(
-            format!("cannot attach to cgroup {}", subject.cgroup),
+            format!("cannot attach to cgroup {cgroup}"),
             "it is already a VRF cgroup",
         )
         .hint("attach is for a unit's own cgroup: run it from the unit's ExecCondition=+"));
     }
     let root = cgroup::CgroupRoot::open()?;
-    let _held = lock::acquire(&subject.cgroup)?;
-    let dir = root.open_existing(&subject.cgroup)?;
-    log.step(format_args!("cgroup: {}", subject.cgroup));
-    ensure_program(&dir, binding.ifindex, log)
+    let _held = lock::acquire(cgroup)?;
+    let dir = root.open_existing(cgroup)?;
+    log.step(format_args!("cgroup: {cgroup}"));
+    ensure_program(&dir, binding.ifindex, log)?;
+    Ok(cgroup.to_owned())
 }
 
 #[cfg(test)]
@@ -248,6 +266,20 @@ mod tests {
             cgroup: cgroup.into(),
             netns: netns.map(Into::into),
         }
+    }
+
+    #[test]
+    fn attach_binds_the_unit_not_its_control_subgroup() {
+        assert_eq!(
+            unit_cgroup("/system.slice/docker.service/.control"),
+            "/system.slice/docker.service"
+        );
+        assert_eq!(
+            unit_cgroup("/system.slice/ssh.service"),
+            "/system.slice/ssh.service"
+        );
+        assert_eq!(unit_cgroup("/a/x.control"), "/a/x.control");
+        assert_eq!(unit_cgroup("/.control"), "/");
     }
 
     #[test]
