@@ -332,6 +332,7 @@ sweep_mode() {
 
 s_fault_sweep() {
     local mode any="" line status name reason progs_before progs_after
+    local -A reported=()
     for mode in cold warm strict user policy; do
         selected "fault/sweep-$mode-error" || selected "fault/sweep-$mode-kill" && any=yes
     done
@@ -346,6 +347,7 @@ s_fault_sweep() {
             if [[ $line == "RESULT "* ]]; then
                 read -r _ status name reason <<<"$line"
                 selected "$name" || continue
+                reported[$name]=1
                 case $status in
                     PASS) pass "$name" ;;
                     SKIP) skip "$name" "$reason" ;;
@@ -357,6 +359,12 @@ s_fault_sweep() {
         done < <(VRFEXEC=$VRFEXEC CAPPED=$CAPPED LAB_DIR=$LAB_DIR SWEEP_FULL=${SWEEP_FULL:-} SWEEP_LEVEL=${SWEEP_LEVEL:-} \
             timeout -k 5 1200 ip netns exec r bash -c \
             "$(declare -f sweep_points sweep_state sweep_reset sweep_mode); sweep_mode $mode" 2>&1)
+        # A mode cut short (its timeout, a crash) reports nothing: that is a failure, not silence.
+        for name in "fault/sweep-$mode-error" "fault/sweep-$mode-kill"; do
+            if selected "$name" && [ -z "${reported[$name]:-}" ]; then
+                fail "$name" "no result: the sweep of mode $mode did not finish"
+            fi
+        done
     done
     "$VRFEXEC" gc >/dev/null 2>&1
     progs_after=$(python3 tests/vm/bpf_objects.py)
