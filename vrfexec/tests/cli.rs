@@ -287,3 +287,39 @@ fn identify_reads_the_callers_cgroup() {
         assert!(text.contains(&format!("\"cgroup\":\"{path}\"")), "{text}");
     }
 }
+
+/// systemd's ExecCondition= skips a unit silently on 1 to 254: `attach --condition` exits 255
+/// on every failure, also those before attach runs (a usage error; the launcher without its
+/// full build).
+#[test]
+fn attach_condition_fails_with_255_even_before_attach_runs() {
+    let out = vrfexec(&["attach", "--condition"]);
+    assert_eq!(out.status.code(), Some(255), "{}", stderr(&out));
+    assert_eq!(stderr(&out).lines().count(), 1, "{}", stderr(&out));
+    // Without --condition, the same usage error is 125.
+    assert_eq!(vrfexec(&["attach"]).status.code(), Some(125));
+
+    // The launcher alone, its full build missing (a broken install).
+    let dir = std::env::temp_dir().join(format!("vrfexec-cli-{}", std::process::id()));
+    std::fs::create_dir_all(dir.join("bin")).expect("make a temporary bin/");
+    let launcher = dir.join("bin/vrfexec");
+    std::fs::copy(env!("CARGO_BIN_EXE_vrfexec"), &launcher).expect("copy the launcher");
+    let run = |args: &[&str]| {
+        Command::new(&launcher)
+            .args(args)
+            .output()
+            .expect("run the copied launcher")
+    };
+    let condition = run(&["attach", "--condition", "red"]);
+    let plain = run(&["attach", "red"]);
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(condition.status.code(), Some(255), "{}", stderr(&condition));
+    assert_eq!(
+        stderr(&condition).lines().count(),
+        1,
+        "{}",
+        stderr(&condition)
+    );
+    assert_ne!(plain.status.code(), Some(255), "{}", stderr(&plain));
+    assert_ne!(plain.status.code(), Some(0), "{}", stderr(&plain));
+}

@@ -10,11 +10,17 @@ use std::io::Write as _;
 
 #[no_mangle]
 pub extern "C" fn main(_argc: libc::c_int, _argv: *const *const libc::c_char) -> libc::c_int {
-    let status = match vrfexec::run_full(std::env::args_os().collect()) {
+    let argv: Vec<_> = std::env::args_os().collect();
+    let condition = vrfexec::verbs::attach::is_condition(&argv);
+    let status = match vrfexec::run_full(argv) {
         Ok(status) => status,
         Err(err) => {
             eprintln!("vrfexec: {err}");
-            err.exit_code()
+            if condition {
+                vrfexec::verbs::attach::CONDITION_FAILED
+            } else {
+                err.exit_code()
+            }
         }
     };
     let _ = std::io::stdout().flush();

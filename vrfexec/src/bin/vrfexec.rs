@@ -12,7 +12,11 @@
 #[no_mangle]
 pub extern "C" fn main(_argc: libc::c_int, _argv: *const *const libc::c_char) -> libc::c_int {
     // The launcher returns only on failure: otherwise it became the command or the full build.
-    let err = vrfexec::run::launcher::run(&std::env::args_os().collect::<Vec<_>>());
+    let argv = std::env::args_os().collect::<Vec<_>>();
+    let err = vrfexec::run::launcher::run(&argv);
     eprintln!("vrfexec: {err}");
+    if vrfexec::verbs::attach::is_condition(&argv) {
+        return libc::c_int::from(vrfexec::verbs::attach::CONDITION_FAILED);
+    }
     libc::c_int::from(err.exit_code())
 }

@@ -16,7 +16,16 @@ use crate::{
 /// What systemd's `ExecCondition=` takes as a failure of the unit: exit statuses 1 to 254 there
 /// mean "condition not met" and skip the unit without a word, which would hide a unit that does
 /// not run in its VRF.
-const CONDITION_FAILED: u8 = 255;
+pub const CONDITION_FAILED: u8 = 255;
+
+/// Whether `argv` is `vrfexec attach ... --condition ...`, as the generator writes it: then
+/// every failure, including those before `attach` runs (the launcher cannot exec the full
+/// build, a usage error), must exit [`CONDITION_FAILED`], not 125, 126 or 127, or systemd
+/// would skip the unit without a word.
+pub fn is_condition(argv: &[std::ffi::OsString]) -> bool {
+    argv.get(1).is_some_and(|verb| verb == "attach")
+        && argv.iter().skip(2).any(|arg| arg == "--condition")
+}
 
 pub fn run(args: &AttachArgs, caller: &privilege::Caller) -> Result<u8> {
     match attach(args, caller) {
@@ -44,4 +53,38 @@ fn attach(args: &AttachArgs, caller: &privilege::Caller) -> Result<()> {
     // The unit's processes are in this cgroup (or below it): if new sockets here are not bound,
     // the unit must fail to start rather than run in the default VRF.
     verify::verify(&binding, &bound)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn argv(words: &[&str]) -> Vec<std::ffi::OsString> {
+        words.iter().map(Into::into).collect()
+    }
+
+    #[test]
+    fn only_the_attach_verb_with_condition_is_a_condition() {
+        assert!(is_condition(&argv(&[
+            "vrfexec",
+            "attach",
+            "--condition",
+            "mgmt"
+        ])));
+        assert!(is_condition(&argv(&[
+            "vrfexec",
+            "attach",
+            "mgmt",
+            "--condition"
+        ])));
+        assert!(!is_condition(&argv(&["vrfexec", "attach", "mgmt"])));
+        // A command named attach run in VRF red keeps its own status.
+        assert!(!is_condition(&argv(&[
+            "vrfexec",
+            "red",
+            "attach",
+            "--condition"
+        ])));
+        assert!(!is_condition(&argv(&["vrfexec"])));
+    }
 }
