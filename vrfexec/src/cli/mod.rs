@@ -267,6 +267,7 @@ pub struct AttachArgs {
     #[arg(value_name = "NAME")]
     pub vrf: OsString,
     /// Exit 255 on failure, which systemd's ExecCondition= counts as a failed start
+    // (Acted on in both binaries' main, which see every failure: verbs::attach::is_condition.)
     #[arg(long)]
     pub condition: bool,
     /// Print each step to stderr

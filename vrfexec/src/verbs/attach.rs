@@ -27,18 +27,9 @@ pub fn is_condition(argv: &[std::ffi::OsString]) -> bool {
         && argv.iter().skip(2).any(|arg| arg == "--condition")
 }
 
+/// Binds the caller's cgroup. A failure with `--condition` exits [`CONDITION_FAILED`]: both
+/// binaries' `main` map it, with [`is_condition`], since they see failures this never does.
 pub fn run(args: &AttachArgs, caller: &privilege::Caller) -> Result<u8> {
-    match attach(args, caller) {
-        Ok(()) => Ok(0),
-        Err(err) if args.condition => {
-            eprintln!("vrfexec: {err}");
-            Ok(CONDITION_FAILED)
-        }
-        Err(err) => Err(err),
-    }
-}
-
-fn attach(args: &AttachArgs, caller: &privilege::Caller) -> Result<()> {
     super::root_only(caller, "attach")?;
     let target = Target::named(
         &args.vrf,
@@ -52,7 +43,8 @@ fn attach(args: &AttachArgs, caller: &privilege::Caller) -> Result<()> {
     let bound = place::attach_in_place(&subject, &binding, &Log(args.verbose))?;
     // The unit's processes are in this cgroup (or below it): if new sockets here are not bound,
     // the unit must fail to start rather than run in the default VRF.
-    verify::verify(&binding, &bound)
+    verify::verify(&binding, &bound)?;
+    Ok(0)
 }
 
 #[cfg(test)]
