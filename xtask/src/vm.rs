@@ -133,13 +133,10 @@ fn run_command(args: &RunArgs) -> Result<()> {
         command: args.command.join(" "),
         cwd: path_str(&cwd)?.to_owned(),
         env: if args.systemd {
-            vec![SYSTEMD_INIT]
+            vec![systemd_init()]
         } else {
             Vec::new()
-        }
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), v.to_owned()))
-        .collect(),
+        },
     };
     let show = if args.verbose {
         Show::All
@@ -243,54 +240,58 @@ pub fn bench(kernel: KernelChoice) -> Result<()> {
 /// on it in one boot; Err unless every scenario passed.
 pub fn suite(kernel: KernelChoice) -> Result<()> {
     let vrfexec = stage(Profile::Debug)?;
-    let root = crate::workspace_root();
-    let kernel = kernel::ensure(kernel)?;
-    eprintln!(
-        "xtask: VM suite on Linux {} (qemu TCG, one boot)",
-        kernel.version
-    );
-    let mut env = vec![("VRFEXEC".to_owned(), path_str(&vrfexec)?.to_owned())];
-    // ONLY=REGEX narrows the suite to matching scenarios (debugging; see tests/vm/suite.sh).
-    if let Some(only) = std::env::var("ONLY").ok().filter(|o| !o.is_empty()) {
-        env.push(("ONLY".to_owned(), only));
-    }
-    let job = Job {
-        command: "bash tests/vm/suite.sh".to_owned(),
-        cwd: path_str(&root)?.to_owned(),
-        env,
-    };
-    let outcome = qemu::boot(&kernel, &job, SUITE_TIMEOUT, Show::AfterStart)?;
-    let summary = parse_summary(&outcome.output);
-    judge_suite(outcome.status, summary)
+    let env = vec![("VRFEXEC".to_owned(), path_str(&vrfexec)?.to_owned())];
+    scenarios(kernel, "VM suite", "tests/vm/suite.sh", env, SUITE_TIMEOUT)
 }
 
 /// What makes stage 2 exec systemd as PID 1 (xtask/src/vm/stage2.sh).
-const SYSTEMD_INIT: (&str, &str) = ("VM_INIT", "systemd");
+fn systemd_init() -> (String, String) {
+    ("VM_INIT".to_owned(), "systemd".to_owned())
+}
 
-/// Timeout for the services scenarios' boot (about 4 minutes under TCG).
+/// Timeout for the services scenarios' boot (about 5 minutes under TCG).
 const SYSTEMD_TIMEOUT: Duration = Duration::from_secs(15 * 60);
 
 /// Boots the VM with systemd as PID 1 and runs tests/vm/systemd.sh, which installs the Debian
 /// package built before (`cargo xtask deb`); Err unless every scenario passed.
 pub fn systemd(kernel: KernelChoice) -> Result<()> {
+    let env = vec![systemd_init()];
+    let script = "tests/vm/systemd.sh";
+    scenarios(
+        kernel,
+        "services under systemd",
+        script,
+        env,
+        SYSTEMD_TIMEOUT,
+    )
+}
+
+/// Boots `kernel` once and runs the scenario script `script` (it reports through
+/// tests/vm/report.sh) in the workspace with `env`, plus ONLY=REGEX from xtask's environment
+/// (only the matching scenarios run, for debugging); Err unless every scenario passed.
+fn scenarios(
+    kernel: KernelChoice,
+    what: &str,
+    script: &str,
+    mut env: Vec<(String, String)>,
+    timeout: Duration,
+) -> Result<()> {
     let root = crate::workspace_root();
     let kernel = kernel::ensure(kernel)?;
     eprintln!(
-        "xtask: services under systemd on Linux {} (qemu TCG, one boot)",
+        "xtask: {what} on Linux {} (qemu TCG, one boot)",
         kernel.version
     );
-    let mut env = vec![(SYSTEMD_INIT.0.to_owned(), SYSTEMD_INIT.1.to_owned())];
     if let Some(only) = std::env::var("ONLY").ok().filter(|o| !o.is_empty()) {
         env.push(("ONLY".to_owned(), only));
     }
     let job = Job {
-        command: "bash tests/vm/systemd.sh".to_owned(),
+        command: format!("bash {script}"),
         cwd: path_str(&root)?.to_owned(),
         env,
     };
-    let outcome = qemu::boot(&kernel, &job, SYSTEMD_TIMEOUT, Show::AfterStart)?;
-    let summary = parse_summary(&outcome.output);
-    judge_suite(outcome.status, summary)
+    let outcome = qemu::boot(&kernel, &job, timeout, Show::AfterStart)?;
+    judge_suite(outcome.status, parse_summary(&outcome.output))
 }
 
 /// The counts from the suite's last `vm: N passed, N failed, N skipped` line.
