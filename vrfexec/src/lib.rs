@@ -63,6 +63,7 @@ pub fn run_full(argv: Vec<OsString>) -> Result<u8> {
         Some(Verb::Gc(args)) => verbs::gc::run(&args, &caller),
         Some(Verb::Check(args)) => verbs::check::run(&args, &caller),
         Some(Verb::Attach(args)) => verbs::attach::run(&args, &caller),
+        Some(Verb::Trace(args)) => verbs::trace::run(args, &caller, inherited?),
         None => Err(Error::Usage("no verb given".into())),
     }
 }

@@ -182,6 +182,25 @@ Examples:
   ExecStartPre=+/usr/bin/vrfexec attach mgmt                 the same, after the unit's own ExecStartPre=
   echo 'ssh.service mgmt' >> /etc/vrfexec/units.conf && systemctl daemon-reload";
 
+const TRACE_HELP: &str = "\
+Runs COMMAND exactly as `vrfexec VRF COMMAND` would, but in a cgroup of its own below the VRF's,
+and shows what its sockets do, one line per event as it happens, then a summary:
+  - sockets created (pid, command, family, type, protocol, the device they are bound to);
+  - bind, connect and sendto of IPv4/IPv6 sockets: the address, and the device the socket is
+    bound to at that moment;
+  - setsockopt calls that move a socket to another device (SO_BINDTODEVICE, SO_BINDTOIFINDEX,
+    IP_UNICAST_IF, IPV6_UNICAST_IF), allowed or refused by --strict;
+  - sendmsg with IP_PKTINFO/IPV6_PKTINFO naming an interface;
+  - connects to Unix sockets: a daemon outside the VRF (systemd-resolved, nscd) answers those.
+The summary lists everything that did not use the VRF. Other runs in the VRF are not traced.
+vrfexec stays the command's parent: it forwards signals and exits with the command's status
+(128+N if a signal N ended it). Needs root; needs kernel 5.8 or later.
+
+Examples:
+  vrfexec trace mgmt curl -sS https://deb.debian.org/
+  vrfexec trace --strict mgmt ./agent
+  vrfexec trace --json -o /tmp/apt.trace mgmt apt-get update";
+
 const GC_HELP: &str = "\
 vrfexec, like `ip vrf exec`, leaves a VRF's cgroup and its program in place after the command
 exits, so the next run only has to join it. gc removes every .../vrf/<NAME> cgroup (and the
@@ -256,6 +275,24 @@ pub enum Verb {
     /// Bind the cgroup vrfexec runs in to a VRF (for a systemd unit's ExecCondition=+)
     #[command(after_help = ATTACH_HELP)]
     Attach(AttachArgs),
+    /// Run a command in a VRF and show every socket it makes, where it is bound and goes
+    #[command(
+        override_usage = "vrfexec trace [OPTIONS] <VRF> <COMMAND> [ARGS]...",
+        after_help = TRACE_HELP
+    )]
+    Trace(TraceArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct TraceArgs {
+    /// Write the events and the summary to FILE (created or truncated) instead of stderr
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<std::path::PathBuf>,
+    /// One JSON object per line, the summary last
+    #[arg(short, long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub exec: ExecArgs,
 }
 
 #[derive(Args, Debug)]

@@ -13,7 +13,8 @@ use crate::run::Request;
 /// the common `vrfexec VRF CMD` never builds the whole command tree; a unit test keeps the list
 /// equal to the subcommands.
 pub const VERBS: &[&str] = &[
-    "exec", "show", "identify", "pids", "move", "route", "ping", "gc", "check", "attach", "help",
+    "exec", "show", "identify", "pids", "move", "route", "ping", "gc", "check", "attach", "trace",
+    "help",
 ];
 
 pub fn is_verb_or_top_level_flag(word: &OsString) -> bool {

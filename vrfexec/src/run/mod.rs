@@ -88,11 +88,11 @@ impl Request {
 }
 
 /// Everything decided before the one step that changes the system.
-struct Plan {
-    path: PathBuf,
-    command: Vec<OsString>,
+pub(crate) struct Plan {
+    pub(crate) path: PathBuf,
+    pub(crate) command: Vec<OsString>,
     identity: Option<(identity::Identity, identity::DropMode)>,
-    binding: Binding,
+    pub(crate) binding: Binding,
     etc: Option<EtcDir>,
 }
 
@@ -113,6 +113,16 @@ pub fn run(request: &Request, caller: &Caller, inherited: &exec::InheritedFds) -
         Ok(path) => path,
         Err(err) => return err,
     };
+    if let Err(err) = enter(&plan, &vrf_cgroup, &log) {
+        return err;
+    }
+    // Step 10.
+    exec::exec(&plan.path, &plan.command, inherited)
+}
+
+/// Steps 7 to 9, in the process that is about to exec (`trace` runs them in its child): the
+/// VRF's /etc, the identity, and the fail-closed probe.
+pub(crate) fn enter(plan: &Plan, vrf_cgroup: &str, log: &Log) -> Result<()> {
     // Step 7.
     if let Some(dir) = &plan.etc {
         log.step(format_args!(
@@ -120,16 +130,11 @@ pub fn run(request: &Request, caller: &Caller, inherited: &exec::InheritedFds) -
             dir.dir.display(),
             etc::describe(dir)
         ));
-        let entered = privilege::with(privilege::MOUNT, || etc::enter(dir));
-        if let Err(err) = entered {
-            return err;
-        }
+        privilege::with(privilege::MOUNT, || etc::enter(dir))?;
     }
     // Step 8.
     if let Some((identity, mode)) = &plan.identity {
-        if let Err(err) = identity::drop_to(identity, *mode) {
-            return err;
-        }
+        identity::drop_to(identity, *mode)?;
         if *mode == identity::DropMode::SwitchUser {
             for (key, value) in identity::user_environment(identity) {
                 // Single-threaded, right before exec: nothing else reads the environment.
@@ -139,11 +144,7 @@ pub fn run(request: &Request, caller: &Caller, inherited: &exec::InheritedFds) -
     }
     // Step 9, last, after every privilege change: what the probe sees is what the command
     // gets.
-    if let Err(err) = verify::verify(&plan.binding, &vrf_cgroup) {
-        return err;
-    }
-    // Step 10.
-    exec::exec(&plan.path, &plan.command, inherited)
+    verify::verify(&plan.binding, vrf_cgroup)
 }
 
 /// Step 5 with `--wait`: looks the target up until it exists or `limit` has passed, woken by
@@ -185,7 +186,7 @@ fn wait_for(target: &Target, limit: std::time::Duration, log: &Log) -> Result<Bi
 }
 
 /// Steps 1 to 5: nothing changes on the system yet.
-fn plan(request: &Request, caller: &Caller, log: &Log) -> Result<Plan> {
+pub(crate) fn plan(request: &Request, caller: &Caller, log: &Log) -> Result<Plan> {
     let (target, command) = request.target()?;
     if caller.policy_mode && request.user.is_some() {
         return Err(Error::refused(

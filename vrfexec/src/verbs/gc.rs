@@ -153,16 +153,91 @@ fn gc_vrf_level(tree: &Tree<'_>, vrf: &Path, dry_run: bool, report: &mut Report)
     if let Ok(entries) = fs::read_dir(vrf) {
         for entry in entries.flatten() {
             if entry.file_type().map(|t| t.is_dir()).unwrap_or(false) {
-                // A --strict child is vrfexec's own: it goes first, if idle.
+                // A --strict child and dead tracers' cgroups are vrfexec's own: they go
+                // first, if idle.
                 let strict = entry.path().join(cgroup::STRICT_DIR);
                 if strict.is_dir() {
+                    gc_trace_children(tree, &strict, dry_run, report);
                     remove_if_idle(tree, &strict, dry_run, report);
                 }
+                gc_trace_children(tree, &entry.path(), dry_run, report);
                 remove_if_idle(tree, &entry.path(), dry_run, report);
             }
         }
     }
     remove_if_idle(tree, vrf, dry_run, report);
+}
+
+/// `trace.<pid>` below a VRF cgroup or its `strict` child: `vrfexec trace`'s, left by a
+/// tracer that was killed. Only a dead tracer's is removed (a live one's may not have its
+/// command in it yet).
+fn gc_trace_children(tree: &Tree<'_>, dir: &Path, dry_run: bool, report: &mut Report) {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let Some(pid) = trace_pid(&entry.path()) else {
+            continue;
+        };
+        if tracer_alive(pid) {
+            report.kept.push(entry.path());
+        } else {
+            remove_if_idle(tree, &entry.path(), dry_run, report);
+        }
+    }
+}
+
+/// The tracer's pid, if `dir` is a trace cgroup (`.../vrf/<VRF>[/strict]/trace.<pid>`).
+fn trace_pid(dir: &Path) -> Option<i32> {
+    let name = dir.file_name()?.to_str()?;
+    let pid = name
+        .strip_prefix(crate::verbs::trace::TRACE_PREFIX)?
+        .parse()
+        .ok()?;
+    let parent = dir.parent()?;
+    let leaf = if is_strict_child(parent) {
+        parent.parent()?
+    } else {
+        parent
+    };
+    let vrf = leaf.parent()?.file_name()?;
+    (vrf == VRF_DIR && dir.is_dir()).then_some(pid)
+}
+
+/// Whether the tracer still runs: a process of that pid exists and is not a zombie (a killed
+/// tracer its parent has not reaped yet holds nothing).
+fn tracer_alive(pid: i32) -> bool {
+    if matches!(
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None),
+        Err(nix::errno::Errno::ESRCH)
+    ) {
+        return false;
+    }
+    let Ok(stat) = fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        // No /proc to look at: count it as running, which keeps its cgroup.
+        return true;
+    };
+    // "pid (comm) S ...": the state follows the last ')' (comm may hold anything).
+    let state = stat
+        .rfind(')')
+        .and_then(|at| stat[at + 1..].split_whitespace().next());
+    state != Some("Z")
+}
+
+/// The cgroup whose lock covers `dir`: the VRF cgroup's, for its `strict` and trace children.
+fn lock_owner(dir: &Path) -> &Path {
+    if is_strict_child(dir) {
+        return dir.parent().unwrap_or(dir);
+    }
+    if trace_pid(dir).is_some() {
+        let parent = dir.parent().unwrap_or(dir);
+        return if is_strict_child(parent) {
+            parent.parent().unwrap_or(parent)
+        } else {
+            parent
+        };
+    }
+    dir
 }
 
 fn has_child_cgroups(dir: &Path) -> bool {
@@ -181,11 +256,7 @@ fn remove_if_idle(tree: &Tree<'_>, dir: &Path, dry_run: bool, report: &mut Repor
         None
     } else {
         // A `strict` child is set up under its VRF cgroup's lock (place.rs): take that one.
-        let locked = if is_strict_child(dir) {
-            dir.parent().unwrap_or(dir)
-        } else {
-            dir
-        };
+        let locked = lock_owner(dir);
         match lock::try_acquire(&tree.cgroup_of(locked)) {
             Ok(Some(held)) => Some(held),
             // Busy (a run is setting it up) or no safe lock: leave it alone.
@@ -206,8 +277,8 @@ fn remove_if_idle(tree: &Tree<'_>, dir: &Path, dry_run: bool, report: &mut Repor
         return;
     }
     if dry_run || fs::remove_dir(dir).is_ok() {
-        // The VRF cgroup's lock file goes with it (not with its `strict` child).
-        if let (Some(held), false) = (&held, is_strict_child(dir)) {
+        // The VRF cgroup's lock file goes with it (not with its `strict` or trace children).
+        if let (Some(held), true) = (&held, lock_owner(dir) == dir) {
             held.unlink();
         }
         report.removed.push(dir.to_path_buf());
@@ -330,6 +401,37 @@ mod tests {
         for k in ["user/vrf", "user/vrf/red", "svc/vrf/green"] {
             assert!(kept.contains(&k.to_owned()), "{k} in {kept:?}");
         }
+        fs::remove_dir_all(&base).expect("cleanup");
+    }
+
+    #[test]
+    fn dead_tracers_cgroups_go_and_live_ones_stay() {
+        let base = tree();
+        let mk = |rel: &str| {
+            let dir = base.join(rel);
+            fs::create_dir_all(&dir).expect("mkdir");
+            fs::write(dir.join("cgroup.events"), "populated 0\n").expect("events");
+        };
+        // Above any pid_max: no such process. This test's own pid: alive.
+        let dead = "user/vrf/blue/trace.99999999";
+        let live = format!("user/vrf/red/strict/trace.{}", std::process::id());
+        mk(dead);
+        mk("user/vrf/red/strict");
+        mk(&live);
+        // Not a trace cgroup: a VRF named like one, and a trace-like name too deep.
+        assert_eq!(trace_pid(&base.join("user/vrf/trace.1")), None);
+        assert_eq!(trace_pid(&base.join(dead)), Some(99_999_999));
+        assert_eq!(lock_owner(&base.join(&live)), base.join("user/vrf/red"));
+        let mut report = Report::default();
+        let tree_at = Tree {
+            access: &base,
+            root: "/",
+        };
+        collect(&tree_at, &base, true, 0, &mut report).expect("walk");
+        assert!(report.removed.contains(&base.join(dead)));
+        assert!(report.removed.contains(&base.join("user/vrf/blue")));
+        assert!(report.kept.contains(&base.join(&live)));
+        assert!(report.kept.contains(&base.join("user/vrf/red/strict")));
         fs::remove_dir_all(&base).expect("cleanup");
     }
 }

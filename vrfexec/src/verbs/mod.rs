@@ -13,6 +13,7 @@
 //! | gc | [`gc`] | remove VRF cgroups no process uses |
 //! | check | [`check`] | find, and `--fix`, the leaks and traps of VRF setups |
 //! | attach | [`attach`] | bind the caller's own cgroup (systemd's `ExecCondition=+`) |
+//! | trace | [`trace`] | run a command in a VRF and show what its sockets do |
 use std::io::Write as _;
 
 use crate::{
@@ -31,6 +32,7 @@ pub mod ping;
 mod procs;
 pub mod route;
 pub mod show;
+pub mod trace;
 
 /// Writes a verb's whole output to stdout.
 pub fn write_stdout(output: &[u8]) -> Result<()> {

@@ -105,6 +105,18 @@ const SCENARIOS: &[Scenario] = &[
         "gc removes idle vrf cgroups and leaves used ones alone",
         gc_keeps_used_cgroups,
     ),
+    (
+        "trace shows sockets and connects through the bound device; status is the command's",
+        trace_shows_connects,
+    ),
+    (
+        "trace --json shows a rebind to another device; --strict shows it refused",
+        trace_rebind_json_and_strict,
+    ),
+    (
+        "trace leaves nothing; a killed tracer's programs go with it and gc takes its cgroup",
+        trace_cleans_up,
+    ),
 ];
 
 /// Set to 1 (by `cargo xtask test`) to make a run where every scenario is skipped fail.
@@ -357,13 +369,20 @@ fn attached_programs(dir: &Path) -> Result<u32, String> {
     program_ids(dir).map(|ids| ids.len() as u32)
 }
 
-/// BPF_PROG_QUERY: the ids of the programs attached directly to the cgroup at `dir`.
+/// BPF_PROG_QUERY: the ids of the sock_create programs attached directly to the cgroup at
+/// `dir`.
 fn program_ids(dir: &Path) -> Result<Vec<u32>, String> {
+    program_ids_of(dir, bpf_attach_type::BPF_CGROUP_INET_SOCK_CREATE)
+}
+
+/// BPF_PROG_QUERY: the ids of the programs of `attach_type` attached directly to the cgroup at
+/// `dir`.
+fn program_ids_of(dir: &Path, attach_type: bpf_attach_type) -> Result<Vec<u32>, String> {
     let cg = fs::File::open(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     let mut ids = [0u32; 16];
     let mut attr = zeroed_attr();
     attr.value.query.__bindgen_anon_1.target_fd = cg.as_raw_fd() as u32;
-    attr.value.query.attach_type = bpf_attach_type::BPF_CGROUP_INET_SOCK_CREATE as u32;
+    attr.value.query.attach_type = attach_type as u32;
     attr.value.query.prog_ids = ids.as_mut_ptr() as u64;
     attr.value.query.__bindgen_anon_2.prog_cnt = ids.len() as u32;
     sys_bpf(bpf_cmd::BPF_PROG_QUERY, &mut attr)
@@ -993,4 +1012,196 @@ fn gc_keeps_used_cgroups(lab: &Lab) -> Result<(), String> {
     let _ = sleeper.kill();
     let _ = sleeper.wait();
     result
+}
+
+/// The `trace.*` cgroups below `dir` (a VRF cgroup or its strict child).
+fn trace_cgroups(dir: &Path) -> Vec<std::path::PathBuf> {
+    fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .flatten()
+                .map(|e| e.path())
+                .filter(|p| {
+                    p.file_name()
+                        .and_then(|n| n.to_str())
+                        .is_some_and(|n| n.starts_with("trace."))
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn trace_shows_connects(lab: &Lab) -> Result<(), String> {
+    for (addr, family) in [("10.77.0.2", "inet"), ("[fd77::2]", "inet6")] {
+        let script = format!("socat -T3 - TCP:{addr}:7000; exit 7");
+        let out = lab.run_in_a(
+            false,
+            &[VRFEXEC, "trace", "--dev", "v1", "sh", "-c", &script],
+        );
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        if out.status.code() != Some(7) || text(&out) != "p1" {
+            return Err(format!(
+                "{family}: status {:?}, answer {:?}, stderr {stderr}",
+                out.status.code(),
+                text(&out)
+            ));
+        }
+        for needle in [
+            format!("socat: socket {family} stream tcp = "),
+            format!("socat: connect tcp {addr}:7000 via v1\n"),
+            "trace: sh exited with status 7 after".to_owned(),
+            format!("trace: connect tcp {addr}:7000 via v1 (1x)"),
+            "trace: everything used v1\n".to_owned(),
+        ] {
+            if !stderr.contains(&needle) {
+                return Err(format!("{family}: no {needle:?} in:\n{stderr}"));
+            }
+        }
+        if !trace_cgroups(&lab.vrf_cgroup(Some("v1"))).is_empty() {
+            return Err("the trace cgroup stayed after the command exited".into());
+        }
+    }
+    Ok(())
+}
+
+fn trace_rebind_json_and_strict(lab: &Lab) -> Result<(), String> {
+    const REBIND: &str = "import socket\n\
+        s = socket.socket()\n\
+        try:\n    s.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, b'v2')\n\
+        except OSError as e:\n    print(e.errno)\n\
+        s.settimeout(3)\n\
+        s.connect(('10.77.0.2', 7000))\n\
+        print(s.recv(16).decode().strip())\n";
+    let out_file = std::env::temp_dir().join(format!("vrfexec-trace-{}.json", std::process::id()));
+    let out_path = out_file.to_string_lossy().into_owned();
+    let check = |strict: bool| -> Result<(), String> {
+        let mut argv = vec![VRFEXEC, "trace", "--json", "-o", &out_path];
+        if strict {
+            argv.push("--strict");
+        }
+        argv.extend(["--dev", "v1", "python3", "-c", REBIND]);
+        let out = lab.run_in_a(false, &argv);
+        let answer = expect_ok(&out)?;
+        let expected = if strict { "1\np1" } else { "p2" };
+        if answer != expected {
+            return Err(format!(
+                "strict={strict}: answer {answer:?}, expected {expected:?}"
+            ));
+        }
+        if String::from_utf8_lossy(&out.stderr).contains("{\"") {
+            return Err("--output: JSON went to stderr too".into());
+        }
+        let written = fs::read_to_string(&out_file).map_err(|e| format!("{out_path}: {e}"))?;
+        let lines: Vec<serde_json::Value> = written
+            .lines()
+            .map(serde_json::from_str)
+            .collect::<Result<_, _>>()
+            .map_err(|e| format!("a line is not JSON ({e}):\n{written}"))?;
+        let find = |event: &str| lines.iter().find(|l| l["event"] == event);
+        let rebind = find("setsockopt").ok_or_else(|| format!("no setsockopt in {written}"))?;
+        let connect = find("connect").ok_or_else(|| format!("no connect in {written}"))?;
+        let summary = lines.last().filter(|l| l["event"] == "summary");
+        let summary = summary.ok_or_else(|| format!("no summary last in {written}"))?;
+        let (rebind_error, connect_dev, outside, refused) = if strict {
+            ("EPERM", "v1", 0, 1)
+        } else {
+            ("", "v2", 2, 0)
+        };
+        if rebind["option"] != "SO_BINDTODEVICE"
+            || rebind["dev"] != "v2"
+            || rebind["error"].as_str().unwrap_or("") != rebind_error
+            || connect["dev"] != connect_dev
+            || connect["port"] != 7000
+            || summary["status"] != 0
+            || summary["outside"].as_array().map(Vec::len) != Some(outside)
+            || summary["refused"] != refused
+        {
+            return Err(format!("strict={strict}: wrong facts in\n{written}"));
+        }
+        Ok(())
+    };
+    let result = check(false).and_then(|()| check(true));
+    let _ = fs::remove_file(&out_file);
+    result
+}
+
+fn trace_cleans_up(lab: &Lab) -> Result<(), String> {
+    let mut tracer = lab
+        .command(&[
+            "ip", "netns", "exec", &lab.a, VRFEXEC, "trace", "--dev", "v1", "sleep", "30",
+        ])
+        .spawn()
+        .map_err(|e| e.to_string())?;
+    let vrf = lab.vrf_cgroup(Some("v1"));
+    let result = (|| {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let cgroup = loop {
+            // The command has exec'd (its programs were attached before).
+            let found = trace_cgroups(&vrf).into_iter().find(|dir| {
+                fs::read_to_string(dir.join("cgroup.procs")).is_ok_and(|procs| {
+                    procs.split_whitespace().any(|p| {
+                        fs::read_to_string(format!("/proc/{p}/comm"))
+                            .is_ok_and(|c| c.trim() == "sleep")
+                    })
+                })
+            });
+            if let Some(dir) = found {
+                if attached_of(&dir, CONNECT4)? != 1 {
+                    return Err("the command runs without the trace's programs".into());
+                }
+                break dir;
+            }
+            if Instant::now() > deadline {
+                return Err("the traced command never started".to_owned());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        let pid: i32 = cgroup
+            .file_name()
+            .and_then(|n| n.to_str())
+            .and_then(|n| n.strip_prefix("trace."))
+            .and_then(|n| n.parse().ok())
+            .ok_or("trace cgroup without a pid")?;
+        // SAFETY: kill(2) with a pid read from the cgroup's name; no memory is involved.
+        unsafe { libc::kill(pid, libc::SIGKILL) };
+        // Left unreaped, it is a zombie, which gc rightly counts as gone too.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while attached_of(&cgroup, CONNECT4)? != 0 {
+            if Instant::now() > deadline {
+                return Err("a killed tracer's programs stayed attached".to_owned());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        // The command still runs (bound, in the cgroup): gc keeps it; once it is gone, gc
+        // removes the cgroup.
+        expect_ok(&lab.run_in_a(true, &[VRFEXEC, "gc"]))?;
+        if !cgroup.exists() {
+            return Err("gc removed a cgroup with a process in it".into());
+        }
+        let procs = fs::read_to_string(cgroup.join("cgroup.procs")).map_err(|e| e.to_string())?;
+        for p in procs.split_whitespace() {
+            let _ = lab::sh(&format!("kill -9 {p}"));
+        }
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            expect_ok(&lab.run_in_a(true, &[VRFEXEC, "gc"]))?;
+            if !cgroup.exists() {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                return Err(format!("{} survived gc", cgroup.display()));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    })();
+    let _ = tracer.kill();
+    let _ = tracer.wait();
+    result
+}
+
+const CONNECT4: bpf_attach_type = bpf_attach_type::BPF_CGROUP_INET4_CONNECT;
+
+/// How many programs of `attach_type` are attached to the cgroup at `dir` (links included).
+fn attached_of(dir: &Path, attach_type: bpf_attach_type) -> Result<u32, String> {
+    program_ids_of(dir, attach_type).map(|ids| ids.len() as u32)
 }
