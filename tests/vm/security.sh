@@ -357,6 +357,16 @@ NFT
         as alice "$CAPPED" check --fix; [ "$R_RC" -eq 125 ] && [[ $R_ERR == *"needs root"* ]] || bad+="check --fix: $(last_run); "
         as alice "$CAPPED" --user root red true; [ "$R_RC" -eq 125 ] && [[ $R_ERR == *"--user needs root"* ]] || bad+="--user: $(last_run); "
         as alice "$CAPPED" --dev r-red true; [ "$R_RC" -eq 125 ] && [[ $R_ERR == *"needs root"* ]] || bad+="--dev: $(last_run); "
+        # trace loads tracing programs: refused before anything, the --output file included
+        # (the capable build could create it anywhere).
+        local objects_before
+        objects_before=$(python3 tests/vm/bpf_objects.py)
+        as alice "$CAPPED" trace -o /etc/vrfexec-trace-pwned red true
+        [ "$R_RC" -eq 125 ] && [[ $R_ERR == *"vrfexec trace needs root"* ]] || bad+="trace: $(last_run); "
+        [ ! -e /etc/vrfexec-trace-pwned ] || bad+="trace created its --output file for alice; "
+        [ "$(python3 tests/vm/bpf_objects.py)" = "$objects_before" ] || bad+="trace loaded programs for alice; "
+        [ -z "$(find /sys/fs/cgroup -type d -name 'trace.*')" ] || bad+="trace made a cgroup for alice; "
+        rm -f /etc/vrfexec-trace-pwned
         if [ -z "$bad" ]; then pass "$name"; else fail "$name" "$bad"; fi
     fi
     name=sec/bad-policy-file-refused

@@ -31,6 +31,8 @@ source tests/vm/failclosed.sh
 source tests/vm/dns.sh
 # shellcheck source=tests/vm/faults.sh
 source tests/vm/faults.sh
+# shellcheck source=tests/vm/tracing.sh
+source tests/vm/tracing.sh
 
 # vrfexec as installed (cargo xtask vm suite stages it): PREFIX/bin/vrfexec is the static
 # build, PREFIX/lib/vrfexec/vrfexec-full the dynamic one it hands over to.
@@ -618,6 +620,7 @@ main() {
     s_package
     s_dns
     s_faults
+    s_sock_trace
     # Near the end: it changes r's FIB rules (the fix) for good.
     s_check
     # Last: on a kernel with the net_cls trap, cgroup v2 socket programs stay off until reboot.

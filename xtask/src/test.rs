@@ -27,7 +27,7 @@ pub struct TestArgs {
 /// that trigger off in the guest.)
 const KERNEL_DEPENDENT: &str = "^(curl-v4-red/|curl-v6-blue/|udp-v4-red/|ping-v4-blue/|recreate-\
     |inherit-|nest-|exit-status|concurrent-40|warm/|gc/|fail-closed/|dns/|wait/|fault/|memlock/\
-    |check/|sec/|builds/)";
+    |check/|sec/|builds/|trace/)";
 
 /// What one boot runs.
 #[derive(Clone, Copy)]
