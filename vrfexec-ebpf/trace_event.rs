@@ -18,6 +18,10 @@ pub const UNIX_CONNECT: u32 = 6;
 /// sendmsg(2) carrying IP_PKTINFO/IPV6_PKTINFO, which names the outgoing interface per packet.
 pub const PKTINFO: u32 = 7;
 
+/// A process of the command was moved to another cgroup (`pid` is the moved task; `data` the
+/// cgroup's path, `addr`'s first byte 1 if the task was the whole process).
+pub const LEFT: u32 = 8;
+
 /// Bytes of `Event::data`: a Unix socket path (sun_path) or a device name.
 pub const DATA_LEN: usize = 108;
 

@@ -228,6 +228,25 @@ PY
         fi
     fi
 
+    name=trace/child-escapes
+    if selected "$name"; then
+        # A process that moves itself out (what a daemon or `systemd-run --scope` does): its
+        # sockets are no longer bound, and the trace says where it went. nsenter keeps the
+        # guest's /sys (ip netns exec would hide cgroup2 from the command).
+        local out rc
+        out=$(timeout -k 5 "$CMD_TIMEOUT" nsenter --net=/run/netns/r "$VRFEXEC" trace red \
+            sh -c 'echo $$ > /sys/fs/cgroup/cgroup.procs; exec curl -sS --max-time 5 '"$URL4" 2>&1)
+        rc=$?
+        R_ERR=$out R_OUT="" R_RC=$rc
+        # r's main table has no route to the peer: outside red, curl cannot connect.
+        if [ "$rc" -eq 0 ]; then
+            fail "$name" "curl reached the peer from outside red: $(oneline "$out")"
+        elif trace_has "$name" ": moved to cgroup /, no longer traced: its new sockets are NOT bound to red" \
+            "trace: NOT in red: 1" && trace_clean "$name"; then
+            pass "$name"
+        fi
+    fi
+
     name=trace/command-killed
     if selected "$name"; then
         rr "$VRFEXEC" trace red sh -c 'kill -9 $$'

@@ -25,17 +25,40 @@ use aya_ebpf::{
     bindings::bpf_sock_addr,
     helpers::{
         bpf_get_current_cgroup_id, bpf_get_current_comm, bpf_get_current_pid_tgid,
-        bpf_probe_read_user, bpf_probe_read_user_buf, bpf_probe_read_user_str_bytes,
+        bpf_probe_read_kernel_str_bytes, bpf_probe_read_user, bpf_probe_read_user_buf,
+        bpf_probe_read_user_str_bytes,
     },
     macros::{cgroup_sock_addr, map, tracepoint},
     maps::{HashMap, PerCpuArray, RingBuf},
     programs::{SockAddrContext, TracePointContext},
+    EbpfContext as _,
 };
-use trace_event::{Event, BIND, CONNECT, PKTINFO, SENDMSG, SETSOCKOPT, SOCKET, UNIX_CONNECT};
+use trace_event::{Event, BIND, CONNECT, LEFT, PKTINFO, SENDMSG, SETSOCKOPT, SOCKET, UNIX_CONNECT};
 
 /// The trace cgroup's id (its inode number); set by the loader.
 #[unsafe(no_mangle)]
 static CGROUP_ID: u64 = 0;
+
+/// Offsets in the `sched:sched_process_fork` and `cgroup:cgroup_attach_task` records, which
+/// differ between kernels: the loader reads them from the events' `format` files (0: that
+/// tracepoint is not attached).
+#[unsafe(no_mangle)]
+static FORK_CHILD_PID: u32 = 0;
+#[unsafe(no_mangle)]
+static ATTACH_DST_ROOT: u32 = 0;
+#[unsafe(no_mangle)]
+static ATTACH_DST_ID: u32 = 0;
+#[unsafe(no_mangle)]
+static ATTACH_PID: u32 = 0;
+#[unsafe(no_mangle)]
+static ATTACH_DST_PATH: u32 = 0;
+#[unsafe(no_mangle)]
+static ATTACH_COMM: u32 = 0;
+
+/// Threads of the traced command, by id: the command (put here by the loader) and every task
+/// a traced task forks. A tracked task moved to a cgroup other than the trace's is reported.
+#[map]
+static TRACKED: HashMap<u32, u8> = HashMap::with_max_entries(16384, 0);
 
 #[map]
 static EVENTS: RingBuf = RingBuf::with_byte_size(1 << 20, 0);
@@ -304,6 +327,78 @@ pub fn trace_sendmsg_enter(ctx: TracePointContext) -> u32 {
         }
         offset += (len + 7) & !7;
     }
+    0
+}
+
+fn global(value: &u32) -> usize {
+    // SAFETY: a plain u32 in .rodata that the loader fills in; volatile, as for CGROUP_ID.
+    unsafe { core::ptr::read_volatile(value) as usize }
+}
+
+#[tracepoint]
+pub fn trace_fork(ctx: TracePointContext) -> u32 {
+    if !traced() {
+        return 0;
+    }
+    // SAFETY: a read of the tracepoint's record through the probe-read helper, at the offset
+    // the loader read from the event's format.
+    if let Ok(child) = unsafe { ctx.read_at::<u32>(global(&FORK_CHILD_PID)) } {
+        let _ = TRACKED.insert(child, 1, 0);
+    }
+    0
+}
+
+#[tracepoint]
+pub fn trace_exit_task(_ctx: TracePointContext) -> u32 {
+    // A pid of an ended task may be reused by anything: forget it.
+    let tid = bpf_get_current_pid_tgid() as u32;
+    let _ = TRACKED.remove(tid);
+    0
+}
+
+#[tracepoint]
+pub fn trace_cgroup_attach(ctx: TracePointContext) -> u32 {
+    // SAFETY: reads of the tracepoint's record through the probe-read helper, at offsets the
+    // loader read from the event's format.
+    let (root, pid) = unsafe {
+        (
+            ctx.read_at::<i32>(global(&ATTACH_DST_ROOT)).unwrap_or(-1),
+            ctx.read_at::<u32>(global(&ATTACH_PID)).unwrap_or(0),
+        )
+    };
+    // Hierarchy 0 is cgroup v2's; moves in v1 hierarchies change no socket's binding.
+    // SAFETY: the map value is not kept.
+    if root != 0 || unsafe { TRACKED.get(pid) }.is_none() {
+        return 0;
+    }
+    // SAFETY: as above.
+    let dst = unsafe { ctx.read_at::<u64>(global(&ATTACH_DST_ID)) }.unwrap_or(0);
+    // SAFETY: a plain u64 in .rodata, as in `traced`.
+    if dst == unsafe { core::ptr::read_volatile(&CGROUP_ID) } {
+        return 0;
+    }
+    let _ = TRACKED.remove(pid);
+    let Some(event) = start(LEFT) else {
+        return 0;
+    };
+    // The mover is `current`; the event is about the moved task.
+    event.pid = pid;
+    event.tid = pid;
+    // SAFETY: as above; a __data_loc field holds (length << 16 | offset) of its string within
+    // the record.
+    if let Ok(loc) = unsafe { ctx.read_at::<u32>(global(&ATTACH_DST_PATH)) } {
+        let path = (ctx.as_ptr() as *const u8).wrapping_add((loc & 0xffff) as usize);
+        // SAFETY: a bounded read of kernel memory (the record), checked by the helper.
+        let _ = unsafe { bpf_probe_read_kernel_str_bytes(path, &mut event.data) };
+    }
+    // SAFETY: as above: the moved task's name (`current` is the mover).
+    if let Ok(loc) = unsafe { ctx.read_at::<u32>(global(&ATTACH_COMM)) } {
+        let comm = (ctx.as_ptr() as *const u8).wrapping_add((loc & 0xffff) as usize);
+        event.comm = [0; 16];
+        // SAFETY: as above.
+        let _ = unsafe { bpf_probe_read_kernel_str_bytes(comm, &mut event.comm) };
+    }
+    emit(event);
     0
 }
 

@@ -15,7 +15,7 @@ use serde_json::{json, Value};
 mod raw;
 
 pub use raw::Event as Raw;
-use raw::{BIND, CONNECT, PKTINFO, SENDMSG, SETSOCKOPT, SOCKET, UNIX_CONNECT};
+use raw::{BIND, CONNECT, LEFT, PKTINFO, SENDMSG, SETSOCKOPT, SOCKET, UNIX_CONNECT};
 
 const AF_UNIX: u32 = 1;
 const AF_INET: u32 = 2;
@@ -50,6 +50,20 @@ pub trait Devices {
     /// Whether a socket bound to `ifindex` uses the target's routing: the target itself, or a
     /// device enslaved to the target VRF.
     fn in_target(&self, ifindex: u32) -> bool;
+    /// Whether a process in cgroup `cgroup` still gets the target's program (it is in the
+    /// VRF's cgroup or below it).
+    fn in_target_cgroup(&self, cgroup: &str) -> bool;
+}
+
+/// Whether cgroup path `path` is `dir` or below it.
+pub fn below(path: &str, dir: &str) -> bool {
+    let path = path.trim_end_matches('/');
+    let dir = dir.trim_end_matches('/');
+    path == dir
+        || path
+            .strip_prefix(dir)
+            .is_some_and(|rest| rest.starts_with('/'))
+        || dir.is_empty()
 }
 
 /// One event, decoded and judged.
@@ -93,6 +107,10 @@ pub enum What {
         ifindex: u32,
         dest: Option<(IpAddr, u16)>,
         ipv6: bool,
+    },
+    /// The process was moved to cgroup `cgroup`: no longer traced.
+    Left {
+        cgroup: String,
     },
 }
 
@@ -179,6 +197,9 @@ impl Event {
                     .then(|| (ip(raw.family, &raw.addr), raw.port as u16)),
                 ipv6: raw.level != SOL_IP,
             },
+            LEFT => What::Left {
+                cgroup: text(&raw.data),
+            },
             _ => return None,
         };
         Some(Event {
@@ -208,6 +229,7 @@ impl Event {
             }
             What::Unix { .. } => false,
             What::PktInfo { ifindex, .. } => *ifindex != 0 && !devices.in_target(*ifindex),
+            What::Left { cgroup } => !devices.in_target_cgroup(cgroup),
         }
     }
 
@@ -306,6 +328,14 @@ impl Event {
                     }
                 }
             }
+            What::Left { cgroup } => {
+                let _ = write!(line, "moved to cgroup {cgroup}, no longer traced");
+                if devices.in_target_cgroup(cgroup) {
+                    let _ = write!(line, " (still in {target}'s)");
+                } else {
+                    let _ = write!(line, ": its new sockets are NOT bound to {target}");
+                }
+            }
         }
         line
     }
@@ -381,6 +411,10 @@ impl Event {
                 "dev": dev_json(devices, *ifindex),
                 "address": dest.map(|(a, _)| a.to_string()),
                 "port": dest.map(|(_, p)| p),
+            }),
+            What::Left { cgroup } => json!({
+                "event": "left",
+                "cgroup": cgroup,
             }),
         };
         if let (Value::Object(object), Value::Object(fields)) = (&mut object, fields) {
@@ -606,6 +640,9 @@ mod tests {
         fn in_target(&self, ifindex: u32) -> bool {
             ifindex == 5 || ifindex == 6
         }
+        fn in_target_cgroup(&self, cgroup: &str) -> bool {
+            below(cgroup, "/user/vrf/red")
+        }
     }
 
     fn raw(kind: u32) -> Raw {
@@ -782,5 +819,23 @@ mod tests {
             summary.json(&Lab)["outside"].as_array().map(Vec::len),
             Some(1)
         );
+    }
+
+    #[test]
+    fn a_process_that_leaves_is_outside_unless_it_stays_in_the_vrf() {
+        let mut r = raw(LEFT);
+        r.data[..8].copy_from_slice(b"/escape\0");
+        let e = event(&r);
+        assert_eq!(
+            e.line(&Lab, false),
+            "42 curl: moved to cgroup /escape, no longer traced: its new sockets are NOT bound to red"
+        );
+        assert!(e.outside(&Lab));
+        assert_eq!(e.json(&Lab)["event"], "left");
+        let mut r = raw(LEFT);
+        r.data[..14].copy_from_slice(b"/user/vrf/red\0");
+        assert!(!event(&r).outside(&Lab));
+        assert!(below("/user/vrf/red/x", "/user/vrf/red"));
+        assert!(!below("/user/vrf/redder", "/user/vrf/red"));
     }
 }

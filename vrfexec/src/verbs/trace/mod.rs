@@ -46,7 +46,7 @@ use nix::{
 
 use crate::{
     cli::TraceArgs,
-    error::{Error, Result},
+    error::{Error, Result, EXIT_FAILURE},
     log::Log,
     run::{self, exec::InheritedFds, Request},
     sys::privilege::{self, Caller},
@@ -88,6 +88,13 @@ const TRACEPOINTS: [(&str, &str); 7] = [
     ("trace_sendmsg_enter", "sys_enter_sendmsg"),
 ];
 
+/// Tracepoints that follow the command's processes: (program, category, tracepoint).
+const FOLLOW: [(&str, &str, &str); 3] = [
+    ("trace_fork", "sched", "sched_process_fork"),
+    ("trace_exit_task", "sched", "sched_process_exit"),
+    ("trace_cgroup_attach", "cgroup", "cgroup_attach_task"),
+];
+
 /// Signals passed on to the command (as `timeout`, `sudo` and systemd-run do). A terminal's
 /// own signals (si_code SI_KERNEL) already reach the command, which shares its process group.
 const FORWARDED: [Signal; 8] = [
@@ -106,11 +113,12 @@ pub fn run(args: TraceArgs, caller: &Caller, inherited: InheritedFds) -> Result<
     let TraceArgs { output, json, exec } = args;
     let request = Request::from(exec);
     let strict = request.strict;
-    let mut sink = Sink::open(output.as_deref(), json)?;
     let log = Log(request.verbose);
     VERBOSE.store(request.verbose, std::sync::atomic::Ordering::Relaxed);
     let plan = run::plan(&request, caller, &log)?;
     privilege::check_bpf_capabilities()?;
+    // After every check that changes nothing, before the first change.
+    let mut sink = Sink::open(output.as_deref(), json)?;
     let subject = place::Subject::current()?;
     let vrf_cgroup = privilege::with(privilege::PLACE, || {
         place::place(&subject, &plan.binding, strict, &log)
@@ -174,6 +182,7 @@ pub fn run(args: TraceArgs, caller: &Caller, inherited: InheritedFds) -> Result<
             let result = trace(
                 &mut command,
                 &mut ours,
+                &vrf_cgroup,
                 &dir,
                 cgroup_id,
                 &mask,
@@ -256,15 +265,11 @@ impl Command {
                 Ok(WaitStatus::StillAlive) => return None,
                 Ok(_) => continue,
                 Err(nix::errno::Errno::EINTR) => continue,
-                Err(_) => self.status = Some(run_failed()),
+                Err(_) => self.status = Some(EXIT_FAILURE),
             }
             return self.status;
         }
     }
-}
-
-fn run_failed() -> u8 {
-    crate::error::EXIT_FAILURE
 }
 
 impl Drop for Command {
@@ -280,6 +285,7 @@ impl Drop for Command {
 fn trace(
     command: &mut Command,
     child: &mut UnixStream,
+    vrf_cgroup: &str,
     dir: &OwnedFd,
     cgroup_id: u64,
     mask: &SigSet,
@@ -291,20 +297,44 @@ fn trace(
     // 1. The child is ready (probe passed), or it failed and said why.
     let mut ready = [0u8];
     if child.read_exact(&mut ready).is_err() {
-        return Ok(command.reap(None).unwrap_or_else(run_failed));
+        return Ok(command.reap(None).unwrap_or(EXIT_FAILURE));
     }
     // 2. Load and attach.
     let signals = SignalFd::with_flags(mask, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK)
         .map_err(|e| Error::os("cannot make a signalfd", e.into()))?;
-    let missing = ensure_tracefs()?;
+    let tracefs = ensure_tracefs()?;
+    let offsets = match tracefs {
+        Tracefs::At(base) => Offsets::read(base),
+        Tracefs::Missing(_) => None,
+    };
     let memlock = bpf::raise_memlock_if_needed()?;
-    let mut ebpf = load(cgroup_id)?;
-    attach(&mut ebpf, dir, missing.is_none())?;
-    if let Some(why) = missing {
+    let mut ebpf = load(cgroup_id, offsets.as_ref())?;
+    attach(
+        &mut ebpf,
+        dir,
+        matches!(tracefs, Tracefs::At(_)),
+        offsets.is_some(),
+    )?;
+    if let Tracefs::Missing(why) = tracefs {
         sink.note(&format!(
             "no syscall tracepoints ({why}): socket creation, setsockopt, Unix connects and \
              IP_PKTINFO are not shown"
         ));
+    } else if offsets.is_none() {
+        sink.note(
+            "no sched/cgroup tracepoints here: processes that leave the cgroup are not shown",
+        );
+    }
+    if offsets.is_some() {
+        // The command itself; the programs add what it forks.
+        let pid = command.pid.as_raw() as u32;
+        ebpf.map_mut("TRACKED")
+            .ok_or_else(|| bpf_error("no TRACKED map in the trace object", String::new()))
+            .and_then(|map| {
+                aya::maps::HashMap::<_, u32, u8>::try_from(map)
+                    .and_then(|mut tracked| tracked.insert(pid, 1, 0))
+                    .map_err(|e| bpf_error("cannot track the command's pid", e))
+            })?;
     }
     let mut ring = ebpf
         .take_map("EVENTS")
@@ -313,7 +343,7 @@ fn trace(
             RingBuf::try_from(map).map_err(|e| bpf_error("cannot open the ring buffer", e))
         })?;
     memlock.restore();
-    let devices = Live::new(plan.binding.ifindex);
+    let devices = Live::new(plan.binding.ifindex, vrf_cgroup);
     let mut summary = Summary::default();
     // 3. Go.
     child
@@ -389,9 +419,17 @@ fn bpf_error(what: &'static str, reason: impl std::fmt::Display) -> Error {
     }
 }
 
-fn load(cgroup_id: u64) -> Result<Ebpf> {
+fn load(cgroup_id: u64, offsets: Option<&Offsets>) -> Result<Ebpf> {
+    let none = Offsets::default();
+    let offsets = offsets.unwrap_or(&none);
     EbpfLoader::new()
         .override_global("CGROUP_ID", &cgroup_id, true)
+        .override_global("FORK_CHILD_PID", &offsets.fork_child_pid, true)
+        .override_global("ATTACH_DST_ROOT", &offsets.attach_dst_root, true)
+        .override_global("ATTACH_DST_ID", &offsets.attach_dst_id, true)
+        .override_global("ATTACH_PID", &offsets.attach_pid, true)
+        .override_global("ATTACH_DST_PATH", &offsets.attach_dst_path, true)
+        .override_global("ATTACH_COMM", &offsets.attach_comm, true)
         .load(OBJECT)
         .map_err(|e| bpf_error("cannot load the trace programs", error_chain(&e)))
 }
@@ -416,7 +454,7 @@ fn error_chain(err: &dyn std::error::Error) -> String {
 /// `-v`, for [`error_chain`].
 static VERBOSE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
-fn attach(ebpf: &mut Ebpf, dir: &OwnedFd, tracepoints: bool) -> Result<()> {
+fn attach(ebpf: &mut Ebpf, dir: &OwnedFd, tracepoints: bool, follow: bool) -> Result<()> {
     for name in CGROUP_HOOKS {
         let program: &mut CgroupSockAddr = ebpf
             .program_mut(name)
@@ -441,7 +479,12 @@ fn attach(ebpf: &mut Ebpf, dir: &OwnedFd, tracepoints: bool) -> Result<()> {
         return Ok(());
     }
     let mut loaded = std::collections::HashSet::new();
-    for (name, tracepoint) in TRACEPOINTS {
+    let following = if follow { &FOLLOW[..] } else { &[] };
+    for (name, category, tracepoint) in TRACEPOINTS
+        .iter()
+        .map(|(name, tracepoint)| (*name, "syscalls", *tracepoint))
+        .chain(following.iter().copied())
+    {
         let program: &mut TracePoint = ebpf
             .program_mut(name)
             .ok_or_else(|| bpf_error("missing trace program", name))?
@@ -455,27 +498,37 @@ fn attach(ebpf: &mut Ebpf, dir: &OwnedFd, tracepoints: bool) -> Result<()> {
                 )
             })?;
         }
-        program.attach("syscalls", tracepoint).map_err(|e| {
+        program.attach(category, tracepoint).map_err(|e| {
             bpf_error(
                 "cannot attach a trace program",
-                format!("syscalls/{tracepoint}: {}", error_chain(&e)),
+                format!("{category}/{tracepoint}: {}", error_chain(&e)),
             )
         })?;
     }
     Ok(())
 }
 
+/// Where the tracepoints are, or why there are none.
+enum Tracefs {
+    At(&'static str),
+    Missing(&'static str),
+}
+
 /// Makes the syscall tracepoints reachable: tracefs where aya looks for it. Where it is not
 /// mounted, the tracer mounts it in a mount namespace of its own (the command keeps the
-/// caller's), so nothing stays mounted. Returns why there are none, if the kernel has none.
-fn ensure_tracefs() -> Result<Option<&'static str>> {
+/// caller's), so nothing stays mounted.
+fn ensure_tracefs() -> Result<Tracefs> {
     const TRACEFS: &str = "/sys/kernel/tracing";
+    const DEBUGFS: &str = "/sys/kernel/debug/tracing";
+    const NO_SYSCALLS: &str = "this kernel is built without CONFIG_FTRACE_SYSCALLS";
     let has_events = |base: &str| Path::new(base).join("events/syscalls").is_dir();
-    if has_events(TRACEFS) || has_events("/sys/kernel/debug/tracing") {
-        return Ok(None);
+    for base in [TRACEFS, DEBUGFS] {
+        if has_events(base) {
+            return Ok(Tracefs::At(base));
+        }
     }
     if Path::new(TRACEFS).join("events").is_dir() {
-        return Ok(Some("this kernel is built without CONFIG_FTRACE_SYSCALLS"));
+        return Ok(Tracefs::Missing(NO_SYSCALLS));
     }
     use nix::mount::{mount, MsFlags};
     nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNS)
@@ -495,10 +548,58 @@ fn ensure_tracefs() -> Result<Option<&'static str>> {
         MsFlags::empty(),
         None::<&str>,
     ) {
-        Ok(()) if has_events(TRACEFS) => Ok(None),
-        Ok(()) => Ok(Some("this kernel is built without CONFIG_FTRACE_SYSCALLS")),
-        Err(_) => Ok(Some("tracefs cannot be mounted")),
+        Ok(()) if has_events(TRACEFS) => Ok(Tracefs::At(TRACEFS)),
+        Ok(()) => Ok(Tracefs::Missing(NO_SYSCALLS)),
+        Err(_) => Ok(Tracefs::Missing("tracefs cannot be mounted")),
     }
+}
+
+/// Where the tracepoints that follow the command's processes read their fields, from the
+/// events' `format` files (their layout changed between kernels).
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Offsets {
+    fork_child_pid: u32,
+    attach_dst_root: u32,
+    attach_dst_id: u32,
+    attach_pid: u32,
+    attach_dst_path: u32,
+    attach_comm: u32,
+}
+
+impl Offsets {
+    fn read(tracefs: &str) -> Option<Self> {
+        let format = |category: &str, event: &str| {
+            fs::read_to_string(format!("{tracefs}/events/{category}/{event}/format")).ok()
+        };
+        let fork = format("sched", "sched_process_fork")?;
+        let attach = format("cgroup", "cgroup_attach_task")?;
+        Some(Offsets {
+            fork_child_pid: field_offset(&fork, "child_pid")?,
+            attach_dst_root: field_offset(&attach, "dst_root")?,
+            attach_dst_id: field_offset(&attach, "dst_id")?,
+            attach_pid: field_offset(&attach, "pid")?,
+            attach_dst_path: field_offset(&attach, "dst_path")?,
+            attach_comm: field_offset(&attach, "comm")?,
+        })
+    }
+}
+
+/// A field's offset in a tracepoint's `format` text: lines like
+/// `field:__data_loc char[] dst_path;\toffset:28;\tsize:4;\tsigned:0;`.
+fn field_offset(format: &str, name: &str) -> Option<u32> {
+    format.lines().find_map(|line| {
+        let mut parts = line.trim().split(';');
+        let declaration = parts.next()?.strip_prefix("field:")?;
+        let declared = declaration.rsplit(' ').next()?;
+        let declared = declared.split('[').next()?;
+        if declared != name {
+            return None;
+        }
+        parts
+            .find_map(|p| p.trim().strip_prefix("offset:"))?
+            .parse()
+            .ok()
+    })
 }
 
 fn cgroup_populated(root: &CgroupRoot, cgroup: &str) -> Option<bool> {
@@ -512,14 +613,17 @@ fn cgroup_populated(root: &CgroupRoot, cgroup: &str) -> Option<bool> {
 /// Device names and VRF membership, read from the system as events come in.
 struct Live {
     target: u32,
+    /// The VRF's cgroup: a process moved below it stays bound.
+    vrf_cgroup: String,
     names: RefCell<HashMap<u32, Option<String>>>,
     masters: RefCell<HashMap<u32, Option<u32>>>,
 }
 
 impl Live {
-    fn new(target: u32) -> Self {
+    fn new(target: u32, vrf_cgroup: &str) -> Self {
         Live {
             target,
+            vrf_cgroup: vrf_cgroup.trim_end_matches('/').to_owned(),
             names: RefCell::default(),
             masters: RefCell::default(),
         }
@@ -555,6 +659,10 @@ impl Devices for Live {
 
     fn in_target(&self, ifindex: u32) -> bool {
         ifindex == self.target || (self.target != 0 && self.master(ifindex) == Some(self.target))
+    }
+
+    fn in_target_cgroup(&self, cgroup: &str) -> bool {
+        event::below(cgroup, &self.vrf_cgroup)
     }
 }
 
@@ -634,5 +742,25 @@ impl Sink {
             }
         }
         let _ = self.out.flush();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn field_offsets_come_from_either_format_layout() {
+        // Linux 6.18 (comm as __data_loc) and 5.10 (comm inline).
+        let new = "name: sched_process_fork\nformat:\n\tfield:unsigned short common_type;\toffset:0;\tsize:2;\tsigned:0;\n\n\tfield:__data_loc char[] parent_comm;\toffset:8;\tsize:4;\tsigned:0;\n\tfield:pid_t parent_pid;\toffset:12;\tsize:4;\tsigned:1;\n\tfield:pid_t child_pid;\toffset:20;\tsize:4;\tsigned:1;\n";
+        let old = "\tfield:char parent_comm[16];\toffset:8;\tsize:16;\tsigned:0;\n\tfield:pid_t parent_pid;\toffset:24;\tsize:4;\tsigned:1;\n\tfield:char child_comm[16];\toffset:28;\tsize:16;\tsigned:0;\n\tfield:pid_t child_pid;\toffset:44;\tsize:4;\tsigned:1;\n";
+        assert_eq!(field_offset(new, "child_pid"), Some(20));
+        assert_eq!(field_offset(old, "child_pid"), Some(44));
+        assert_eq!(field_offset(old, "child_comm"), Some(28));
+        assert_eq!(field_offset(old, "pid"), None);
+        let attach = "\tfield:int dst_root;\toffset:8;\tsize:4;\tsigned:1;\n\tfield:u64 dst_id;\toffset:16;\tsize:8;\tsigned:0;\n\tfield:int pid;\toffset:24;\tsize:4;\tsigned:1;\n\tfield:__data_loc char[] dst_path;\toffset:28;\tsize:4;\tsigned:0;\n";
+        assert_eq!(field_offset(attach, "dst_path"), Some(28));
+        assert_eq!(field_offset(attach, "pid"), Some(24));
+        assert_eq!(field_offset(attach, "dst_root"), Some(8));
     }
 }
