@@ -365,7 +365,7 @@ NFT
         [ "$R_RC" -eq 125 ] && [[ $R_ERR == *"vrfexec trace needs root"* ]] || bad+="trace: $(last_run); "
         [ ! -e /etc/vrfexec-trace-pwned ] || bad+="trace created its --output file for alice; "
         [ "$(python3 tests/vm/bpf_objects.py)" = "$objects_before" ] || bad+="trace loaded programs for alice; "
-        [ -z "$(find /sys/fs/cgroup -type d -name 'trace.*')" ] || bad+="trace made a cgroup for alice; "
+        [ -z "$(find /sys/fs/cgroup -type d -name 'trace:*')" ] || bad+="trace made a cgroup for alice; "
         rm -f /etc/vrfexec-trace-pwned
         if [ -z "$bad" ]; then pass "$name"; else fail "$name" "$bad"; fi
     fi

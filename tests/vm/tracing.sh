@@ -35,7 +35,7 @@ except OSError as e:
 
 # trace_cgroups: the trace cgroups that exist now, one per line.
 trace_cgroups() {
-    find /sys/fs/cgroup -type d -name 'trace.*' 2>/dev/null
+    find /sys/fs/cgroup -type d -name 'trace:*' 2>/dev/null
 }
 
 # trace_has NAME NEEDLE...: the last run's stderr holds every NEEDLE (fixed strings); fails NAME
@@ -132,6 +132,20 @@ s_sock_trace() {
             fail "$name" "expected blue's answer, $(last_run)"
         elif trace_has "$name" ": socket inet6 stream tcp = " \
             ": connect tcp [$LAB_PEER6]:80 via blue" "trace: everything used blue"; then
+            pass "$name"
+        fi
+    fi
+
+    name=trace/default
+    if selected "$name"; then
+        # From inside red, one command back in the default VRF: its sockets unbound, and
+        # identify (reading its cgroup, .../vrf/trace:<pid>) says default.
+        rr "$VRFEXEC" red "$VRFEXEC" trace default sh -c \
+            "$VRFEXEC identify; python3 -c 'import socket; socket.socket()'"
+        if [ "$R_RC" -ne 0 ] || [ -n "$R_OUT" ]; then
+            fail "$name" "expected no VRF from identify, $(last_run)"
+        elif trace_has "$name" ": socket inet stream tcp = 3, not bound (default VRF)" \
+            "trace: sockets: 1 the default VRF" "trace: everything used the default VRF"; then
             pass "$name"
         fi
     fi

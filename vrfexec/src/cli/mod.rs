@@ -38,8 +38,8 @@ must be mounted).";
 
 const AFTER_HELP: &str = "\
 The first word decides the form: if it is not a verb (exec, show, identify, pids, move, route,
-ping, help), it is the VRF (gc and check are verbs too). To run in a VRF named like a verb, use `vrfexec exec <VRF> ...`; for one
-starting with '-', put `--` before it. The VRF `default` leaves any VRF the caller is in.
+ping, gc, check, attach, trace, help), it is the VRF. To run in a VRF named like a verb, use
+`vrfexec exec <VRF> ...`; for one starting with '-', put `--` before it. The VRF `default` leaves any VRF the caller is in.
 
 Examples:
   vrfexec mgmt apt-get update            apt through the management VRF
@@ -53,6 +53,7 @@ Examples:
 
   vrfexec show --json                    the VRFs, for scripts
   vrfexec pids mgmt                      what runs in VRF mgmt
+  vrfexec trace mgmt curl URL            what curl's sockets do, and what left the VRF
 
 Files (under /usr or /usr/local):
   bin/vrfexec                 the launcher (static): serves a root caller's VRF and --dev runs

@@ -150,9 +150,13 @@ fn is_stranded_netns_level(dir: &Path) -> bool {
 
 /// `.../vrf`: each idle leaf, then the level itself if nothing is left in it.
 fn gc_vrf_level(tree: &Tree<'_>, vrf: &Path, dry_run: bool, report: &mut Report) {
+    // `vrfexec trace default`'s, directly below the level.
+    gc_trace_children(tree, vrf, dry_run, report);
     if let Ok(entries) = fs::read_dir(vrf) {
         for entry in entries.flatten() {
-            if entry.file_type().map(|t| t.is_dir()).unwrap_or(false) {
+            if entry.file_type().map(|t| t.is_dir()).unwrap_or(false)
+                && trace_pid(&entry.path()).is_none()
+            {
                 // A --strict child and dead tracers' cgroups are vrfexec's own: they go
                 // first, if idle.
                 let strict = entry.path().join(cgroup::STRICT_DIR);
@@ -168,8 +172,8 @@ fn gc_vrf_level(tree: &Tree<'_>, vrf: &Path, dry_run: bool, report: &mut Report)
     remove_if_idle(tree, vrf, dry_run, report);
 }
 
-/// `trace.<pid>` below a VRF cgroup or its `strict` child: `vrfexec trace`'s, left by a
-/// tracer that was killed. Only a dead tracer's is removed (a live one's may not have its
+/// `trace:<pid>` below a VRF cgroup, its `strict` child or the `vrf` level (default's):
+/// `vrfexec trace`'s, left by a tracer that was killed. Only a dead tracer's is removed (a live one's may not have its
 /// command in it yet).
 fn gc_trace_children(tree: &Tree<'_>, dir: &Path, dry_run: bool, report: &mut Report) {
     let Ok(entries) = fs::read_dir(dir) else {
@@ -187,21 +191,19 @@ fn gc_trace_children(tree: &Tree<'_>, dir: &Path, dry_run: bool, report: &mut Re
     }
 }
 
-/// The tracer's pid, if `dir` is a trace cgroup (`.../vrf/<VRF>[/strict]/trace.<pid>`).
+/// The tracer's pid, if `dir` is a trace cgroup (`.../vrf[/<VRF>[/strict]]/trace:<pid>`).
 fn trace_pid(dir: &Path) -> Option<i32> {
     let name = dir.file_name()?.to_str()?;
-    let pid = name
-        .strip_prefix(crate::verbs::trace::TRACE_PREFIX)?
-        .parse()
-        .ok()?;
+    let pid = name.strip_prefix(cgroup::TRACE_PREFIX)?.parse().ok()?;
     let parent = dir.parent()?;
     let leaf = if is_strict_child(parent) {
         parent.parent()?
     } else {
         parent
     };
-    let vrf = leaf.parent()?.file_name()?;
-    (vrf == VRF_DIR && dir.is_dir()).then_some(pid)
+    let default = leaf.file_name()? == VRF_DIR;
+    let vrf = default || leaf.parent()?.file_name()? == VRF_DIR;
+    (vrf && dir.is_dir()).then_some(pid)
 }
 
 /// Whether the tracer still runs: a process of that pid exists and is not a zombie (a killed
@@ -413,13 +415,17 @@ mod tests {
             fs::write(dir.join("cgroup.events"), "populated 0\n").expect("events");
         };
         // Above any pid_max: no such process. This test's own pid: alive.
-        let dead = "user/vrf/blue/trace.99999999";
-        let live = format!("user/vrf/red/strict/trace.{}", std::process::id());
+        let dead = "user/vrf/blue/trace:99999999";
+        let dead_default = "user/vrf/trace:99999998";
+        let live = format!("user/vrf/red/strict/trace:{}", std::process::id());
         mk(dead);
+        mk(dead_default);
         mk("user/vrf/red/strict");
         mk(&live);
         // Not a trace cgroup: a VRF named like one, and a trace-like name too deep.
         assert_eq!(trace_pid(&base.join("user/vrf/trace.1")), None);
+        assert_eq!(trace_pid(&base.join("user/vrf/red/x/trace:1")), None);
+        assert_eq!(trace_pid(&base.join(dead_default)), Some(99_999_998));
         assert_eq!(trace_pid(&base.join(dead)), Some(99_999_999));
         assert_eq!(lock_owner(&base.join(&live)), base.join("user/vrf/red"));
         let mut report = Report::default();
@@ -429,6 +435,7 @@ mod tests {
         };
         collect(&tree_at, &base, true, 0, &mut report).expect("walk");
         assert!(report.removed.contains(&base.join(dead)));
+        assert!(report.removed.contains(&base.join(dead_default)));
         assert!(report.removed.contains(&base.join("user/vrf/blue")));
         assert!(report.kept.contains(&base.join(&live)));
         assert!(report.kept.contains(&base.join("user/vrf/red/strict")));

@@ -122,12 +122,19 @@ pub fn unified_path(proc_cgroup: &[u8]) -> io::Result<Option<String>> {
         .map(str::to_owned))
 }
 
+/// The name of `vrfexec trace`'s cgroups, before the tracer's pid.
+pub const TRACE_PREFIX: &str = "trace:";
+
 /// The VRF name a cgroup path places a process in, if any: the component after the last
-/// `vrf` level (as `ip vrf identify` reads it). `.../vrf` alone means the default VRF.
+/// `vrf` level (as `ip vrf identify` reads it). `.../vrf` alone means the default VRF, and so
+/// does `.../vrf/trace:<pid>` (`vrfexec trace default`; no interface name has a ':').
 pub fn vrf_of_path(path: &str) -> Option<&str> {
     let components: Vec<&str> = path.split('/').collect();
     let at = components.iter().rposition(|c| *c == VRF_DIR)?;
-    components.get(at + 1).copied().filter(|c| !c.is_empty())
+    components
+        .get(at + 1)
+        .copied()
+        .filter(|c| !c.is_empty() && !c.starts_with(TRACE_PREFIX))
 }
 
 /// The cgroup (relative to the cgroup2 root, starting with '/') for a run in VRF `leaf`
@@ -716,6 +723,10 @@ mod tests {
         assert_eq!(vrf_of_path("/user.slice/vrf/red"), Some("red"));
         assert_eq!(vrf_of_path("/x/r-ns/vrf/blue"), Some("blue"));
         assert_eq!(vrf_of_path("/user.slice/vrf"), None);
+        // `vrfexec trace`'s cgroups: below a VRF's, or default's.
+        assert_eq!(vrf_of_path("/x/vrf/red/trace:12"), Some("red"));
+        assert_eq!(vrf_of_path("/x/vrf/red/strict/trace:12"), Some("red"));
+        assert_eq!(vrf_of_path("/x/vrf/trace:12"), None);
         assert_eq!(vrf_of_path("/user.slice"), None);
     }
 

@@ -1014,7 +1014,7 @@ fn gc_keeps_used_cgroups(lab: &Lab) -> Result<(), String> {
     result
 }
 
-/// The `trace.*` cgroups below `dir` (a VRF cgroup or its strict child).
+/// The `trace:*` cgroups below `dir` (a VRF cgroup or its strict child).
 fn trace_cgroups(dir: &Path) -> Vec<std::path::PathBuf> {
     fs::read_dir(dir)
         .map(|entries| {
@@ -1024,7 +1024,7 @@ fn trace_cgroups(dir: &Path) -> Vec<std::path::PathBuf> {
                 .filter(|p| {
                     p.file_name()
                         .and_then(|n| n.to_str())
-                        .is_some_and(|n| n.starts_with("trace."))
+                        .is_some_and(|n| n.starts_with("trace:"))
                 })
                 .collect()
         })
@@ -1159,7 +1159,7 @@ fn trace_cleans_up(lab: &Lab) -> Result<(), String> {
         let pid: i32 = cgroup
             .file_name()
             .and_then(|n| n.to_str())
-            .and_then(|n| n.strip_prefix("trace."))
+            .and_then(|n| n.strip_prefix("trace:"))
             .and_then(|n| n.parse().ok())
             .ok_or("trace cgroup without a pid")?;
         // SAFETY: kill(2) with a pid read from the cgroup's name; no memory is involved.

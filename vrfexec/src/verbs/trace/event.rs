@@ -236,7 +236,7 @@ impl Event {
     /// The event as one line of text (without the "trace: " prefix).
     pub fn line(&self, devices: &dyn Devices, strict: bool) -> String {
         let mut line = format!("{} {}: ", self.pid, self.comm);
-        let target = dev_name(devices, devices.target());
+        let target = target_name(devices);
         match &self.what {
             What::Socket {
                 family,
@@ -258,8 +258,10 @@ impl Event {
                         AF_PACKET => ", NOT bound: packet sockets bypass the VRF's routing",
                         _ => "",
                     });
-                    if *family == AF_INET || *family == AF_INET6 {
+                    if (*family == AF_INET || *family == AF_INET6) && devices.target() != 0 {
                         let _ = write!(line, ", bound to {target}");
+                    } else if *family == AF_INET || *family == AF_INET6 {
+                        line.push_str(", not bound (default VRF)");
                     }
                 }
             }
@@ -435,6 +437,14 @@ fn dev_json(devices: &dyn Devices, ifindex: u32) -> Value {
         .unwrap_or(Value::Null)
 }
 
+/// How the run's target reads: its device name, or "the default VRF".
+fn target_name(devices: &dyn Devices) -> String {
+    match devices.target() {
+        0 => "the default VRF".to_owned(),
+        index => dev_name(devices, index),
+    }
+}
+
 /// How a device reads in a line: its name, "ifindex N" if gone, "no device (the default VRF)".
 pub fn dev_name(devices: &dyn Devices, ifindex: u32) -> String {
     if ifindex == 0 {
@@ -529,7 +539,7 @@ impl Summary {
         match &event.what {
             What::Socket { family, ret, .. } if *ret >= 0 => {
                 let key = match *family {
-                    AF_INET | AF_INET6 => dev_name(devices, devices.target()),
+                    AF_INET | AF_INET6 => target_name(devices),
                     other => family_name(other),
                 };
                 *self.sockets.entry(key).or_default() += 1;
@@ -570,7 +580,7 @@ impl Summary {
 
     /// The summary's lines (without the "trace: " prefix).
     pub fn lines(&self, devices: &dyn Devices) -> Vec<String> {
-        let target = dev_name(devices, devices.target());
+        let target = target_name(devices);
         let mut lines = Vec::new();
         let sockets: Vec<String> = self
             .sockets

@@ -1,5 +1,5 @@
 //! `vrfexec trace VRF COMMAND...`: the command runs as `vrfexec VRF COMMAND` would run it, in
-//! a cgroup of its own below the VRF's (`<VRF cgroup>[/strict]/trace.<tracer pid>`), and
+//! a cgroup of its own below the VRF's (`<VRF cgroup>[/strict]/trace:<tracer pid>`), and
 //! vrfexec stays its parent, printing what the command's sockets do.
 //!
 //! The order keeps the trace exact and the run honest:
@@ -61,8 +61,10 @@ mod event;
 
 use event::{Devices, Event, Summary};
 
-/// The trace cgroup's name, before the tracer's pid (`vrfexec gc` knows it).
-pub const TRACE_PREFIX: &str = "trace.";
+/// The trace cgroup's name, before the tracer's pid (`vrfexec gc` knows it). No interface
+/// name holds a ':' (the kernel's dev_valid_name), so no VRF's cgroup is named like it, and
+/// `default`'s trace (`.../vrf/trace:<pid>`) is not read as a VRF.
+pub const TRACE_PREFIX: &str = cgroup::TRACE_PREFIX;
 
 /// The programs (vrfexec-ebpf/src/trace.rs), built by build.rs with the launcher's.
 static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/vrfexec-trace"));
