@@ -104,6 +104,23 @@ check '[ "$RC" -eq 1 ]' "expected exit status 1 for an unreachable route"
 show "vrfexec ping blue 10.9.0.2 -c 2 -i 0.2" -- "$VRFEXEC" ping blue 10.9.0.2 -c 2 -i 0.2
 check '[ "$RC" -eq 0 ]' "ping through blue should get replies"
 
+say "Why does a program not use the VRF? 'trace' shows what its sockets do. This one binds
+its socket to blue itself (SO_BINDTODEVICE), so it leaves red:"
+REBIND_PY='import socket
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, b"blue")
+s.connect(("10.9.0.2", 80))
+s.sendall(b"GET / HTTP/1.0\r\n\r\n")
+answer = b""
+while chunk := s.recv(4096):
+    answer += chunk
+print(answer.split(b"\r\n\r\n")[1].decode().strip())'
+show "vrfexec trace red python3 rebind-to-blue.py" -- "$VRFEXEC" trace red python3 -c "$REBIND_PY"
+check '[ "$RC" -eq 0 ] && grep -qx blue <<<"$OUT" && [[ $OUT == *"via blue, NOT red"* ]] && [[ $OUT == *"NOT in red: 2"* ]]' "expected the rebind and the connect via blue in the trace"
+say "With --strict the rebind is refused, and the trace says so:"
+show "vrfexec trace --strict red python3 rebind-to-blue.py" -- "$VRFEXEC" trace --strict red python3 -c "$REBIND_PY"
+check '[[ $OUT == *"refused by --strict"* ]]' "expected the refusal in the trace"
+
 say "And a health check for the traps VRF setups fall into (with the exact fixes):"
 show "vrfexec check" -- "$VRFEXEC" check
 check '[ "$RC" -eq 1 ] && [[ $OUT == *local-rule-before-l3mdev* ]]' "expected the rule-order finding"
