@@ -200,7 +200,7 @@ vrfexec stays the command's parent: it forwards signals and exits with the comma
 Examples:
   vrfexec trace mgmt curl -sS https://deb.debian.org/
   vrfexec trace --strict mgmt ./agent
-  vrfexec trace --json -o /tmp/apt.trace mgmt apt-get update";
+  vrfexec trace --json -o apt.trace mgmt apt-get update";
 
 const GC_HELP: &str = "\
 vrfexec, like `ip vrf exec`, leaves a VRF's cgroup and its program in place after the command

@@ -304,6 +304,38 @@ impl CgroupRoot {
             })
     }
 
+    /// Creates `cgroup`, which must not exist yet (its parent must); the guard removes it
+    /// unless kept. An empty one left by an earlier process is removed and made again; one
+    /// still in use is an error.
+    pub fn create_new(&self, cgroup: &str) -> Result<Placement> {
+        let (access, display) = self.locate(cgroup)?;
+        let make = || fs::DirBuilder::new().mode(0o755).create(&access);
+        let made = match make() {
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                // rmdir fails on a cgroup with processes or children: never taken over.
+                fs::remove_dir(&access).and_then(|()| make())
+            }
+            other => other,
+        };
+        made.map_err(|source| Error::Cgroup {
+            what: "cannot create cgroup",
+            path: display.clone(),
+            hint: match source.raw_os_error() {
+                Some(libc::EBUSY) => {
+                    "an earlier one of that name is still in use; `vrfexec gc` removes it once idle"
+                }
+                _ => cgroup_hint(&source),
+            },
+            source,
+        })?;
+        Ok(Placement {
+            access: access.clone(),
+            display,
+            created: vec![access],
+            keep: false,
+        })
+    }
+
     /// Creates `cgroup` and any missing parents; the returned guard removes what it created
     /// unless it is kept.
     pub fn create(&self, cgroup: &str) -> Result<Placement> {

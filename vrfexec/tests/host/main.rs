@@ -1061,6 +1061,41 @@ fn trace_shows_connects(lab: &Lab) -> Result<(), String> {
             return Err("the trace cgroup stayed after the command exited".into());
         }
     }
+    // A caller that ignores SIGCHLD (inherited through exec) still gets the command's status;
+    // the command gets the ignored SIGCHLD back (read from /proc's SigIgn mask).
+    let ignore_chld = "import os, signal, sys\n\
+        signal.signal(signal.SIGCHLD, signal.SIG_IGN)\n\
+        os.execv(sys.argv[1], sys.argv[1:])";
+    let out = lab.run_in_a(
+        false,
+        &[
+            "timeout",
+            "30",
+            "python3",
+            "-c",
+            ignore_chld,
+            VRFEXEC,
+            "trace",
+            "--dev",
+            "v1",
+            "grep",
+            "SigIgn",
+            "/proc/self/status",
+        ],
+    );
+    let ignored = text(&out)
+        .split_whitespace()
+        .nth(1)
+        .and_then(|mask| u64::from_str_radix(mask, 16).ok())
+        .is_some_and(|mask| mask & (1 << (libc::SIGCHLD - 1)) != 0);
+    if out.status.code() != Some(0) || !ignored {
+        return Err(format!(
+            "with SIGCHLD ignored: status {:?}, {:?}, stderr {}",
+            out.status.code(),
+            text(&out),
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
     Ok(())
 }
 

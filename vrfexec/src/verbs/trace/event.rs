@@ -233,8 +233,14 @@ impl Event {
         }
     }
 
-    /// The event as one line of text (without the "trace: " prefix).
+    /// The event as one line of text (without the "trace: " prefix). Names and paths come
+    /// from the traced command (its comm, socket paths, cgroup paths): control characters are
+    /// escaped, so that it cannot forge lines or drive the terminal of whoever reads them.
     pub fn line(&self, devices: &dyn Devices, strict: bool) -> String {
+        escape_controls(&self.raw_line(devices, strict))
+    }
+
+    fn raw_line(&self, devices: &dyn Devices, strict: bool) -> String {
         let mut line = format!("{} {}: ", self.pid, self.comm);
         let target = target_name(devices);
         match &self.what {
@@ -425,6 +431,20 @@ impl Event {
         }
         object
     }
+}
+
+/// `text` with every control character written as an escape (`\n`, `\u{1b}`).
+fn escape_controls(text: &str) -> String {
+    text.chars()
+        .flat_map(|c| {
+            let escaped: Vec<char> = if c.is_control() {
+                c.escape_default().collect()
+            } else {
+                vec![c]
+            };
+            escaped
+        })
+        .collect()
 }
 
 fn dev_json(devices: &dyn Devices, ifindex: u32) -> Value {
@@ -847,5 +867,20 @@ mod tests {
         assert!(!event(&r).outside(&Lab));
         assert!(below("/user/vrf/red/x", "/user/vrf/red"));
         assert!(!below("/user/vrf/redder", "/user/vrf/red"));
+    }
+
+    #[test]
+    fn names_from_the_command_cannot_forge_lines() {
+        let mut r = raw(UNIX_CONNECT);
+        let path = b"/x\ntrace: everything used red\x1b[2J";
+        r.data[..path.len()].copy_from_slice(path);
+        r.len = 2 + path.len() as u32 + 1;
+        r.comm[..4].copy_from_slice(b"c\nrl");
+        let line = event(&r).line(&Lab, false);
+        assert!(!line.contains('\n') && !line.contains('\x1b'), "{line}");
+        assert!(
+            line.starts_with("42 c\\nrl: connect unix /x\\ntrace: everything"),
+            "{line}"
+        );
     }
 }

@@ -23,7 +23,10 @@ use std::{
     io::{self, Read as _, Write as _},
     os::{
         fd::{AsFd as _, OwnedFd},
-        unix::{fs::MetadataExt as _, net::UnixStream},
+        unix::{
+            fs::{MetadataExt as _, OpenOptionsExt as _},
+            net::UnixStream,
+        },
     },
     path::Path,
     time::Instant,
@@ -37,7 +40,7 @@ use aya::{
 use nix::{
     poll::{poll, PollFd, PollFlags, PollTimeout},
     sys::{
-        signal::{kill, SigSet, SigmaskHow, Signal},
+        signal::{kill, sigaction, SaFlags, SigAction, SigHandler, SigSet, SigmaskHow, Signal},
         signalfd::{SfdFlags, SignalFd},
         wait::{waitpid, WaitPidFlag, WaitStatus},
     },
@@ -134,7 +137,9 @@ pub fn run(args: TraceArgs, caller: &Caller, inherited: InheritedFds) -> Result<
         std::process::id()
     );
     let root = CgroupRoot::open()?;
-    let placement = root.create(&trace_cgroup)?;
+    // Its own, new: a cgroup of that name left by an earlier tracer (the same pid, reused)
+    // is never joined with whatever still runs in it.
+    let placement = root.create_new(&trace_cgroup)?;
     let dir = placement.open_dir()?;
     let cgroup_id = fs::File::from(dir.try_clone().map_err(|e| Error::os("cannot dup", e))?)
         .metadata()
@@ -148,6 +153,12 @@ pub fn run(args: TraceArgs, caller: &Caller, inherited: InheritedFds) -> Result<
     for signal in FORWARDED.iter().chain(&[Signal::SIGCHLD]) {
         mask.add(*signal);
     }
+    // A caller that ignores SIGCHLD (exec keeps that) would have the kernel reap the command
+    // unseen: the tracer needs the default; the command gets the caller's back.
+    let default = SigAction::new(SigHandler::SigDfl, SaFlags::empty(), SigSet::empty());
+    // SAFETY: installs the default disposition, no handler code; single-threaded.
+    let old_chld = unsafe { sigaction(Signal::SIGCHLD, &default) }
+        .map_err(|e| Error::os("cannot reset SIGCHLD", e.into()))?;
     let old_mask = mask
         .thread_swap_mask(SigmaskHow::SIG_BLOCK)
         .map_err(|e| Error::os("cannot block signals", e.into()))?;
@@ -159,15 +170,20 @@ pub fn run(args: TraceArgs, caller: &Caller, inherited: InheritedFds) -> Result<
     match unsafe { fork() } {
         Ok(ForkResult::Child) => {
             drop(ours);
-            let err = child(
-                &plan,
-                &vrf_cgroup,
-                &dir,
-                theirs,
-                &old_mask,
-                &inherited,
-                &log,
-            );
+            // SAFETY: restores the caller's disposition (default or ignore: a handler is never
+            // inherited across the exec that made this process); single-threaded.
+            let err = match unsafe { sigaction(Signal::SIGCHLD, &old_chld) } {
+                Ok(_) => child(
+                    &plan,
+                    &vrf_cgroup,
+                    &dir,
+                    theirs,
+                    &old_mask,
+                    &inherited,
+                    &log,
+                ),
+                Err(errno) => Error::os("cannot restore SIGCHLD", errno.into()),
+            };
             eprintln!("vrfexec: {err}");
             let _ = io::stderr().flush();
             // SAFETY: _exit ends the child without running the parent's destructors (the
@@ -677,8 +693,14 @@ struct Sink {
 impl Sink {
     fn open(path: Option<&Path>, json: bool) -> Result<Self> {
         let out: Box<dyn io::Write> = match path {
+            // Root writes it: never through a symbolic link someone planted there.
             Some(path) => Box::new(io::LineWriter::new(
-                fs::File::create(path)
+                fs::OpenOptions::new()
+                    .write(true)
+                    .create(true)
+                    .truncate(true)
+                    .custom_flags(libc::O_NOFOLLOW)
+                    .open(path)
                     .map_err(|e| Error::os(format!("cannot create {}", path.display()), e))?,
             )),
             None => Box::new(io::stderr()),
