@@ -19,15 +19,9 @@ use aya_ebpf::{
     programs::{SockContext, SockoptContext},
 };
 
-// Option levels and names from <linux/socket.h>, <asm-generic/socket.h>, <linux/in.h>,
-// <linux/in6.h>.
-const SOL_SOCKET: i32 = 1;
-const SO_BINDTODEVICE: i32 = 25;
-const SO_BINDTOIFINDEX: i32 = 62;
-const SOL_IP: i32 = 0;
-const IP_UNICAST_IF: i32 = 50;
-const SOL_IPV6: i32 = 41;
-const IPV6_UNICAST_IF: i32 = 76;
+mod common;
+
+use common::rebinds;
 
 /// The interface index new sockets are bound to; set by the loader.
 #[unsafe(no_mangle)]
@@ -45,17 +39,6 @@ pub fn vrfexec_bind(ctx: SockContext) -> i32 {
     1
 }
 
-/// Whether a setsockopt would change which device the socket uses.
-fn rebinds(level: i32, optname: i32) -> bool {
-    matches!(
-        (level, optname),
-        (SOL_SOCKET, SO_BINDTODEVICE)
-            | (SOL_SOCKET, SO_BINDTOIFINDEX)
-            | (SOL_IP, IP_UNICAST_IF)
-            | (SOL_IPV6, IPV6_UNICAST_IF)
-    )
-}
-
 #[cgroup_sockopt(setsockopt)]
 pub fn vrfexec_strict(ctx: SockoptContext) -> i32 {
     // SAFETY: the kernel passes a valid `struct bpf_sockopt`; level and optname are readable.
@@ -67,13 +50,3 @@ pub fn vrfexec_strict(ctx: SockoptContext) -> i32 {
         1
     }
 }
-
-#[cfg(not(test))]
-#[panic_handler]
-fn panic(_info: &core::panic::PanicInfo) -> ! {
-    loop {}
-}
-
-#[unsafe(link_section = "license")]
-#[unsafe(no_mangle)]
-static LICENSE: [u8; 13] = *b"Dual MIT/GPL\0";

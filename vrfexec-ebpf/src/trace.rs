@@ -18,6 +18,7 @@
 #![no_std]
 #![no_main]
 
+mod common;
 #[path = "../trace_event.rs"]
 mod trace_event;
 
@@ -33,6 +34,7 @@ use aya_ebpf::{
     programs::{SockAddrContext, TracePointContext},
     EbpfContext as _,
 };
+use common::{rebinds, SOL_IP, SOL_IPV6, SO_BINDTODEVICE};
 use trace_event::{Event, BIND, CONNECT, LEFT, PKTINFO, SENDMSG, SETSOCKOPT, SOCKET, UNIX_CONNECT};
 
 /// The trace cgroup's id (its inode number); set by the loader.
@@ -78,24 +80,21 @@ static SCRATCH: PerCpuArray<Event> = PerCpuArray::with_max_entries(1, 0);
 const AF_UNIX: u16 = 1;
 const AF_INET: u16 = 2;
 const AF_INET6: u16 = 10;
-const SOL_SOCKET: i32 = 1;
-const SO_BINDTODEVICE: i32 = 25;
-const SO_BINDTOIFINDEX: i32 = 62;
-const SOL_IP: i32 = 0;
 const IP_PKTINFO: i32 = 8;
-const IP_UNICAST_IF: i32 = 50;
-const SOL_IPV6: i32 = 41;
 const IPV6_PKTINFO: i32 = 50;
-const IPV6_UNICAST_IF: i32 = 76;
 /// Control messages looked at per sendmsg(2).
 const MAX_CMSGS: usize = 4;
 
-fn traced() -> bool {
+/// The trace cgroup's id, as the loader set it.
+fn cgroup_id() -> u64 {
     // SAFETY: CGROUP_ID is a plain u64 in .rodata; the loader fills it in before load. A
     // volatile read keeps the compiler from folding it into the constant 0.
-    let id = unsafe { core::ptr::read_volatile(&CGROUP_ID) };
+    unsafe { core::ptr::read_volatile(&CGROUP_ID) }
+}
+
+fn traced() -> bool {
     // SAFETY: a helper without arguments.
-    unsafe { bpf_get_current_cgroup_id() == id }
+    unsafe { bpf_get_current_cgroup_id() == cgroup_id() }
 }
 
 /// The per-CPU scratch event, zeroed, with the current task's ids and name filled in.
@@ -182,14 +181,7 @@ pub fn trace_setsockopt_enter(ctx: TracePointContext) -> u32 {
     }
     let level = arg::<u64>(&ctx, 1) as i32;
     let optname = arg::<u64>(&ctx, 2) as i32;
-    let rebinds = matches!(
-        (level, optname),
-        (SOL_SOCKET, SO_BINDTODEVICE)
-            | (SOL_SOCKET, SO_BINDTOIFINDEX)
-            | (SOL_IP, IP_UNICAST_IF)
-            | (SOL_IPV6, IPV6_UNICAST_IF)
-    );
-    if !rebinds {
+    if !rebinds(level, optname) {
         return 0;
     }
     let Some(event) = start(SETSOCKOPT) else {
@@ -373,8 +365,7 @@ pub fn trace_cgroup_attach(ctx: TracePointContext) -> u32 {
     }
     // SAFETY: as above.
     let dst = unsafe { ctx.read_at::<u64>(global(&ATTACH_DST_ID)) }.unwrap_or(0);
-    // SAFETY: a plain u64 in .rodata, as in `traced`.
-    if dst == unsafe { core::ptr::read_volatile(&CGROUP_ID) } {
+    if dst == cgroup_id() {
         return 0;
     }
     let _ = TRACKED.remove(pid);
@@ -466,13 +457,3 @@ pub fn trace_sendmsg4(ctx: SockAddrContext) -> i32 {
 pub fn trace_sendmsg6(ctx: SockAddrContext) -> i32 {
     sock_addr::<true>(&ctx, SENDMSG)
 }
-
-#[cfg(not(test))]
-#[panic_handler]
-fn panic(_info: &core::panic::PanicInfo) -> ! {
-    loop {}
-}
-
-#[unsafe(link_section = "license")]
-#[unsafe(no_mangle)]
-static LICENSE: [u8; 13] = *b"Dual MIT/GPL\0";
