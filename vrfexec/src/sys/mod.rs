@@ -6,6 +6,32 @@ pub mod names;
 pub mod netlink;
 pub mod privilege;
 
+/// The step of [`private_mount_namespace`] that failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MountNamespaceStep {
+    /// unshare(CLONE_NEWNS).
+    Unshare,
+    /// Making `/` slave, recursively.
+    Slave,
+}
+
+/// Moves this process into a mount namespace of its own whose mounts never reach the host:
+/// propagation is made slave, recursively, so the host's later mounts still propagate in and
+/// none of ours propagates out. Needs CAP_SYS_ADMIN.
+pub fn private_mount_namespace() -> Result<(), (MountNamespaceStep, nix::errno::Errno)> {
+    use nix::mount::{mount, MsFlags};
+    nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNS)
+        .map_err(|e| (MountNamespaceStep::Unshare, e))?;
+    mount(
+        None::<&str>,
+        "/",
+        None::<&str>,
+        MsFlags::MS_SLAVE | MsFlags::MS_REC,
+        None::<&str>,
+    )
+    .map_err(|e| (MountNamespaceStep::Slave, e))
+}
+
 /// Kernel release as (major, minor), from uname.
 pub fn kernel_version() -> Option<(u32, u32)> {
     let uts = nix::sys::utsname::uname().ok()?;

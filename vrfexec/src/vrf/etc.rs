@@ -32,12 +32,12 @@ use std::{
     path::{Path, PathBuf},
 };
 
-use nix::{
-    mount::{mount, MsFlags},
-    sched::{unshare, CloneFlags},
-};
+use nix::mount::{mount, MsFlags};
 
-use crate::error::{Error, Result};
+use crate::{
+    error::{Error, Result},
+    sys::MountNamespaceStep,
+};
 
 /// The directory of per-VRF directories.
 pub const ETC_VRF: &str = "/etc/vrf";
@@ -171,22 +171,14 @@ fn unsafe_entry(path: &Path, why: String) -> Error {
 /// Enters a private mount namespace with `etc`'s entries mounted over `/etc`. Needs
 /// CAP_SYS_ADMIN. Changes only this process (and what it execs).
 pub fn enter(etc: &EtcDir) -> Result<()> {
-    unshare(CloneFlags::CLONE_NEWNS).map_err(|e| {
-        Error::os(
+    crate::sys::private_mount_namespace().map_err(|(step, e)| match step {
+        MountNamespaceStep::Unshare => Error::os(
             format!("cannot make a mount namespace for {}", etc.dir.display()),
             e.into(),
         )
-        .hint("vrfexec needs CAP_SYS_ADMIN for a VRF with its own /etc files")
+        .hint("vrfexec needs CAP_SYS_ADMIN for a VRF with its own /etc files"),
+        MountNamespaceStep::Slave => Error::os("cannot make mount propagation slave", e.into()),
     })?;
-    // Slave, recursively: the host's mounts still propagate in, ours never out.
-    mount(
-        None::<&str>,
-        "/",
-        None::<&str>,
-        MsFlags::MS_SLAVE | MsFlags::MS_REC,
-        None::<&str>,
-    )
-    .map_err(|e| Error::os("cannot make mount propagation slave", e.into()))?;
     for entry in &etc.entries {
         let failed = |over: &Path, e: std::io::Error| {
             Error::os(

@@ -52,7 +52,10 @@ use crate::{
     error::{Error, Result, EXIT_FAILURE},
     log::Log,
     run::{self, exec::InheritedFds, Request},
-    sys::privilege::{self, Caller},
+    sys::{
+        privilege::{self, Caller},
+        MountNamespaceStep,
+    },
     vrf::{
         bpf,
         cgroup::{self, CgroupRoot},
@@ -549,16 +552,12 @@ fn ensure_tracefs() -> Result<Tracefs> {
         return Ok(Tracefs::Missing(NO_SYSCALLS));
     }
     use nix::mount::{mount, MsFlags};
-    nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNS)
-        .map_err(|e| Error::os("cannot make a mount namespace for tracefs", e.into()))?;
-    mount(
-        None::<&str>,
-        "/",
-        None::<&str>,
-        MsFlags::MS_REC | MsFlags::MS_SLAVE,
-        None::<&str>,
-    )
-    .map_err(|e| Error::os("cannot make the tracer's mounts private", e.into()))?;
+    crate::sys::private_mount_namespace().map_err(|(step, e)| match step {
+        MountNamespaceStep::Unshare => {
+            Error::os("cannot make a mount namespace for tracefs", e.into())
+        }
+        MountNamespaceStep::Slave => Error::os("cannot make the tracer's mounts private", e.into()),
+    })?;
     match mount(
         Some("tracefs"),
         TRACEFS,
