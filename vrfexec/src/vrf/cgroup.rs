@@ -532,6 +532,11 @@ impl Placement {
         })
     }
 
+    /// Whether the cgroup, or one below it, has processes (None if that cannot be read).
+    pub fn is_populated(&self) -> Option<bool> {
+        is_populated(&self.access).ok()
+    }
+
     /// Keeps the cgroup (the run succeeded, or another process may be using it).
     pub fn keep(mut self) {
         self.keep = true;

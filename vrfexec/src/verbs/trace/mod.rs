@@ -22,11 +22,8 @@ use std::{
     fs,
     io::{self, Read as _, Write as _},
     os::{
-        fd::{AsFd as _, OwnedFd},
-        unix::{
-            fs::{MetadataExt as _, OpenOptionsExt as _},
-            net::UnixStream,
-        },
+        fd::{AsFd as _, AsRawFd as _, OwnedFd},
+        unix::{fs::OpenOptionsExt as _, net::UnixStream},
     },
     path::Path,
     time::Instant,
@@ -144,10 +141,10 @@ pub fn run(args: TraceArgs, caller: &Caller, inherited: InheritedFds) -> Result<
     // is never joined with whatever still runs in it.
     let placement = root.create_new(&trace_cgroup)?;
     let dir = placement.open_dir()?;
-    let cgroup_id = fs::File::from(dir.try_clone().map_err(|e| Error::os("cannot dup", e))?)
-        .metadata()
-        .map_err(|e| Error::os(format!("cannot stat cgroup {trace_cgroup}"), e))?
-        .ino();
+    // A cgroup's id, which bpf_get_current_cgroup_id() returns, is its inode number.
+    let cgroup_id = nix::sys::stat::fstat(dir.as_raw_fd())
+        .map_err(|e| Error::os(format!("cannot stat cgroup {trace_cgroup}"), e.into()))?
+        .st_ino;
     log.step(format_args!(
         "trace cgroup: {trace_cgroup} (id {cgroup_id})"
     ));
@@ -219,8 +216,7 @@ pub fn run(args: TraceArgs, caller: &Caller, inherited: InheritedFds) -> Result<
             // Programs detached (the Ebpf was dropped in `trace`), command reaped: the
             // cgroup goes unless something the command started still runs in it.
             drop(dir);
-            let left = (cgroup_populated(&root, &trace_cgroup) == Some(true))
-                .then(|| trace_cgroup.clone());
+            let left = (placement.is_populated() == Some(true)).then(|| trace_cgroup.clone());
             drop(placement);
             if let (Ok(_), Some(path)) = (&result, left) {
                 sink.note(&format!(
@@ -617,14 +613,6 @@ fn field_offset(format: &str, name: &str) -> Option<u32> {
             .parse()
             .ok()
     })
-}
-
-fn cgroup_populated(root: &CgroupRoot, cgroup: &str) -> Option<bool> {
-    let (access, mount_root) = root.access_root();
-    let relative = cgroup
-        .strip_prefix(mount_root.trim_end_matches('/'))?
-        .trim_start_matches('/');
-    cgroup::is_populated(&access.join(relative)).ok()
 }
 
 /// Device names and VRF membership, read from the system as events come in.
