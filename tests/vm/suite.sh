@@ -372,6 +372,23 @@ s_inherit() {
         via "$impl" red bash -c "(sleep 0.1; ${CURL[*]} '$URL6') & wait"
         expect_out "$name" red
     fi
+    name="inherit-fds/$impl"
+    if selected "$name"; then
+        # The caller's fds reach the command, gaps and all, as they reach it without a VRF, and
+        # none of the launcher's does: vrfexec marks every other fd close-on-exec with
+        # close_range(2) on Linux 5.11 and later, from a /proc/self/fd listing before that.
+        local want list='cd /proc/self/fd && echo *'
+        {
+            rr sh -c "$list"
+            want=$R_OUT
+            via "$impl" red sh -c "$list"
+        } 5</dev/null 7</dev/null 8</dev/null
+        if [ "$R_RC" -eq 0 ] && [ "$R_OUT" = "$want" ] && [[ " $want " == *" 5 "*" 7 8 "* ]]; then
+            pass "$name"
+        else
+            fail "$name" "expected \"$want\" (with 5, 7 and 8), got $(last_run)"
+        fi
+    fi
     name="exit-status/$impl"
     if selected "$name"; then
         via "$impl" red sh -c 'exit 7'
