@@ -234,7 +234,7 @@ pub struct CgroupRoot {
 impl CgroupRoot {
     /// The visible cgroup2 mount, or a private one if none is visible.
     pub fn open() -> Result<Self> {
-        let mountinfo = fs::read("/proc/self/mountinfo")
+        let mountinfo = crate::sys::read_proc("/proc/self/mountinfo")
             .map_err(|e| Error::os("cannot read /proc/self/mountinfo", e))?;
         let found = find_cgroup2(&mountinfo)
             .map_err(|e| Error::os("cannot parse /proc/self/mountinfo", e))?;

@@ -29,7 +29,7 @@ impl Subject {
 
     fn from_proc(proc_dir: &str, pid: u32) -> Result<Self> {
         let path = format!("/proc/{proc_dir}/cgroup");
-        let text = std::fs::read(&path).map_err(|e| {
+        let text = crate::sys::read_proc(&path).map_err(|e| {
             if e.kind() == std::io::ErrorKind::NotFound {
                 Error::NoSuchProcess(pid)
             } else {

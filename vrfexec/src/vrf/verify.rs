@@ -152,7 +152,7 @@ impl Evidence {
     /// Reads the evidence; the sock_create programs are read from cgroup `first` up to the
     /// root, leaving out vrfexec's own program on `first` (the one the run attached there).
     pub fn collect(first: &str) -> Self {
-        let proc_cgroup = std::fs::read("/proc/self/cgroup").unwrap_or_default();
+        let proc_cgroup = crate::sys::read_proc("/proc/self/cgroup").unwrap_or_default();
         let mut evidence = Evidence {
             net_v1: net_v1_membership(&String::from_utf8_lossy(&proc_cgroup)),
             cgroup: cgroup::unified_path(&proc_cgroup).ok().flatten(),
