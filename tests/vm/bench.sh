@@ -40,10 +40,10 @@ cp "$VRFEXEC" "$MEM/prefix/bin/vrfexec" &&
     cp /bin/true "$MEM/true" &&
     cp "$IP_BIN" "$MEM/ip" || { echo "bench: cannot copy the binaries to $MEM"; exit 1; }
 # The floor: static like the launcher, so neither pays for a dynamic loader. `cc -static` makes
-# a fixed-address (non-PIE) program; bin/vrfexec is static-pie, loaded at a new random address
-# on every run. Under TCG that difference alone is worth milliseconds (QEMU reuses a
-# translation only for the same code at the same address), so the floor is also timed built
-# static-pie, for comparison (BENCHMARKS.md, run 6).
+# a fixed-address (non-PIE) program, as bin/vrfexec is since run 8 (before, it was static-pie,
+# loaded at a new random address on every run). Under TCG that difference alone is worth
+# milliseconds (QEMU reuses a translation only for the same code at the same address), so the
+# floor is also timed built static-pie, for comparison (BENCHMARKS.md, runs 6 and 8).
 cc -static -O2 -o "$MEM/floor" tests/vm/floor.c &&
     cc -static-pie -fPIE -O2 -o "$MEM/floor-pie" tests/vm/floor.c ||
     { echo "bench: cannot build tests/vm/floor.c"; exit 1; }
@@ -127,7 +127,7 @@ for v in bare floor floorpie ipvrf cold warm full; do
     case $v in
         bare) label="bare exec (/bin/true)" ;;
         floor) label="floor: join the cgroup and exec, nothing else (tests/vm/floor.c, cc -static)" ;;
-        floorpie) label="floor built static-pie, as bin/vrfexec is (for comparison)" ;;
+        floorpie) label="floor built static-pie, as bin/vrfexec was to run 7 (for comparison)" ;;
         ipvrf) label="ip vrf exec" ;;
         cold) label="vrfexec, cold (load + attach)" ;;
         warm) label="vrfexec, warm (join only)" ;;

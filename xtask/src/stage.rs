@@ -32,17 +32,26 @@ impl Profile {
     }
 }
 
+/// How the launcher is compiled and linked: statically (`+crt-static`), and at a fixed address
+/// (`relocation-model=static`), so it is neither a dynamic executable (no loader start-up) nor a
+/// static-pie (no self-relocation, a fifth of a warm run's instructions; BENCHMARKS.md, run 8).
+/// The price is ASLR for the launcher's own image, paid on purpose: the launcher never holds
+/// privileges its caller lacks (it serves only root callers and hands everything else, policy
+/// mode and every capable non-root run, to the full build, which stays PIE), so an attacker who
+/// could use its fixed addresses already has everything they would gain.
+pub const LAUNCHER_RUSTFLAGS: &str = "-C target-feature=+crt-static -C relocation-model=static";
+
 /// The two binaries of one profile.
 pub struct Builds {
-    /// The launcher, statically linked (static-pie).
+    /// The launcher, statically linked at a fixed address (LAUNCHER_RUSTFLAGS).
     pub fast: PathBuf,
     /// The full build, dynamically linked.
     pub full: PathBuf,
 }
 
 /// Builds both: `vrfexec-full` as usual, the launcher `vrfexec` for the host triple with
-/// `-C target-feature=+crt-static` (set for that target only, so build scripts, proc macros
-/// and the eBPF build are compiled as always).
+/// LAUNCHER_RUSTFLAGS (set for that target only, so build scripts, proc macros and the eBPF
+/// build are compiled as always).
 pub fn build(profile: Profile) -> Result<Builds> {
     let root = workspace_root();
     let host = host_triple()?;
@@ -62,12 +71,12 @@ pub fn build(profile: Profile) -> Result<Builds> {
         host.to_uppercase().replace(['-', '.'], "_")
     );
     eprintln!(
-        "+ {flags_var}='-C target-feature=+crt-static' cargo {}",
+        "+ {flags_var}='{LAUNCHER_RUSTFLAGS}' cargo {}",
         fast.join(" ")
     );
     let status = Command::new("cargo")
         .args(&fast)
-        .env(&flags_var, "-C target-feature=+crt-static")
+        .env(&flags_var, LAUNCHER_RUSTFLAGS)
         .current_dir(&root)
         .status()
         .context("failed to start cargo")?;
