@@ -611,6 +611,34 @@ mod tests {
     }
 
     #[test]
+    fn replies_from_anyone_but_the_kernel_are_dropped() {
+        // The socket is not connected: a process with CAP_NET_ADMIN can send to its port. A
+        // forged "no such device" for the next request, queued before the kernel's answer,
+        // must not be taken for it. Only loopback is looked up; nothing is changed.
+        let mut rtnl = RtNetlink::new().expect("netlink socket");
+        assert!(rtnl.link_by_name("lo").expect("lookup").is_some());
+        let mut ours = netlink_sys::SocketAddr::new(0, 0);
+        rtnl.socket.get_address(&mut ours).expect("getsockname");
+        let mut error = ErrorMessage::default();
+        error.code = std::num::NonZeroI32::new(-libc::ENODEV);
+        let forged = serialize(NetlinkPayload::Error(error), rtnl.sequence + 1);
+        let spoofer = Socket::new(NETLINK_ROUTE).expect("netlink socket");
+        match spoofer.send_to(&forged, &ours, 0) {
+            Err(e) if e.raw_os_error() == Some(libc::EPERM) => {
+                eprintln!("SKIP: sending to another netlink port needs CAP_NET_ADMIN");
+                return;
+            }
+            sent => {
+                sent.expect("send the forged reply");
+            }
+        }
+        assert!(
+            rtnl.link_by_name("lo").expect("lookup").is_some(),
+            "the forged reply was taken for the kernel's"
+        );
+    }
+
+    #[test]
     fn error_reply_becomes_the_os_error() {
         let mut error = ErrorMessage::default();
         error.code = std::num::NonZeroI32::new(-libc::ENODEV);
