@@ -35,10 +35,13 @@ impl Profile {
 /// How the launcher is compiled and linked: statically (`+crt-static`), and at a fixed address
 /// (`relocation-model=static`), so it is neither a dynamic executable (no loader start-up) nor a
 /// static-pie (no self-relocation, a fifth of a warm run's instructions; BENCHMARKS.md, run 8).
-/// The price is ASLR for the launcher's own image, paid on purpose: the launcher never holds
-/// privileges its caller lacks (it serves only root callers and hands everything else, policy
-/// mode and every capable non-root run, to the full build, which stays PIE), so an attacker who
-/// could use its fixed addresses already has everything they would gain.
+/// The price is ASLR for the launcher's own image, paid on purpose: it serves only callers
+/// whose real uid is 0 and hands everything else (policy mode, `--user`, every non-root run of
+/// the capable build) to the full build, which stays PIE, before it opens anything; what it
+/// reads on the way is root's argv and environment and the kernel's answers. The one case
+/// where it would hold more than its caller: file capabilities put on bin/vrfexec by mistake
+/// (the README says to put them on the full build) and a root caller running with
+/// SECBIT_NOROOT and no capabilities; the full build has the same blind spot.
 pub const LAUNCHER_RUSTFLAGS: &str = "-C target-feature=+crt-static -C relocation-model=static";
 
 /// The two binaries of one profile.

@@ -4,11 +4,11 @@
 //! (under emulation about as long as all of vrfexec's own work on the warm path); `ip vrf exec`
 //! pays it too. So vrfexec is two binaries of this one library:
 //!
-//! - `PREFIX/bin/vrfexec` (`src/bin/vrfexec.rs`), the launcher, installed statically linked
-//!   (static-pie, `-C target-feature=+crt-static`): no loader, no clap. It serves the common
-//!   case itself: a root caller running the short form or the `exec` verb (`vrfexec [exec] VRF
-//!   COMMAND...`, `--dev`, `-v`, `--strict`) without `--user`/`--group`, parsed by
-//!   [`crate::cli::short`] and run by [`crate::run::run`].
+//! - `PREFIX/bin/vrfexec` (`src/bin/vrfexec.rs`), the launcher, installed statically linked at
+//!   a fixed address (xtask's `LAUNCHER_RUSTFLAGS`): no loader, no self-relocation, no clap.
+//!   It serves the common case itself: a root caller running the short form or the `exec`
+//!   verb (`vrfexec [exec] VRF COMMAND...`, `--dev`, `-v`, `--strict`) without
+//!   `--user`/`--group`, parsed by [`crate::cli::short`] and run by [`crate::run::run`].
 //! - `PREFIX/lib/vrfexec/vrfexec-full` (`src/bin/vrfexec-full.rs`), dynamically linked:
 //!   everything, through clap. Looking up users and groups (glibc's NSS: files, systemd, LDAP,
 //!   sssd) and host names needs the shared libc, which a static program cannot load safely.
