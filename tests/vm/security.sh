@@ -369,6 +369,39 @@ NFT
         rm -f /etc/vrfexec-trace-pwned
         if [ -z "$bad" ]; then pass "$name"; else fail "$name" "$bad"; fi
     fi
+    name=sec/noroot-root-is-not-root
+    if selected "$name"; then
+        # A root that gave up root's capabilities (SECBIT_NOROOT: systemd's SecureBits=noroot)
+        # still gets the capable build's file capabilities at exec, and the kernel sets no
+        # AT_SECURE for uid 0. Without care vrfexec would take it for root and let it write any
+        # file (trace -o) or use any VRF: it must be a policy-mode caller like any user.
+        local bad="" objects_before
+        local noroot=(setpriv --securebits +noroot,+noroot_locked --inh-caps=-all --ambient-caps=-all)
+        rr "${noroot[@]}" grep CapEff /proc/self/status
+        [ "$(status_field CapEff)" = 0000000000000000 ] || bad+="the setup left root capabilities: $(last_run); "
+        objects_before=$(python3 tests/vm/bpf_objects.py)
+        rr "${noroot[@]}" "$CAPPED" trace -o /etc/vrfexec-noroot-pwned red true
+        [ "$R_RC" -eq 125 ] && [[ $R_ERR == *"vrfexec trace needs root"* ]] || bad+="trace: $(last_run); "
+        [ ! -e /etc/vrfexec-noroot-pwned ] || bad+="trace created its --output file; "
+        [ "$(python3 tests/vm/bpf_objects.py)" = "$objects_before" ] || bad+="trace loaded programs; "
+        rr "${noroot[@]}" "$CAPPED" gc
+        [ "$R_RC" -eq 125 ] && [[ $R_ERR == *"vrfexec gc needs root"* ]] || bad+="gc: $(last_run); "
+        # A run: the launcher serves root's short form itself, with what this root has (no
+        # capabilities: refused, naming one); the capable full build, called directly, applies
+        # the policy, which grants root nothing. Neither makes a cgroup.
+        before=$(cgroup_dirs)
+        rr "${noroot[@]}" "$CAPPED" red "${CURL[@]}" "$URL4"
+        [ "$R_RC" -eq 125 ] && [[ $R_ERR == *"missing capability CAP_"* ]] || bad+="run through the launcher: $(last_run); "
+        rr "${noroot[@]}" "$CAPPED_PREFIX/lib/vrfexec/vrfexec-full" red "${CURL[@]}" "$URL4"
+        [ "$R_RC" -eq 125 ] && [[ $R_ERR == *"user root may not use VRF red"* ]] || bad+="run through the capable build: $(last_run); "
+        [ "$before" = "$(cgroup_dirs)" ] || bad+="a refused run made cgroups; "
+        # The same binaries for root with its capabilities, so the refusals above come from
+        # the securebit.
+        rr "$CAPPED_PREFIX/lib/vrfexec/vrfexec-full" red "${CURL[@]}" "$URL4"
+        [ "$R_RC" -eq 0 ] && [ "$R_OUT" = red ] || bad+="plain root: $(last_run); "
+        rm -f /etc/vrfexec-noroot-pwned
+        if [ -z "$bad" ]; then pass "$name"; else fail "$name" "$bad"; fi
+    fi
     name=sec/bad-policy-file-refused
     if selected "$name"; then
         local bad=""

@@ -19,8 +19,10 @@ use crate::error::{Error, Result};
 /// Who runs vrfexec, in which mode; decided once at start.
 #[derive(Debug, Clone, Copy)]
 pub struct Caller {
-    /// vrfexec runs with privileges its caller does not have (file capabilities or setuid:
-    /// the kernel sets AT_SECURE) for a caller who is not root: policy mode.
+    /// vrfexec runs with privileges its caller does not have: policy mode. That is a caller
+    /// who is not root, given capabilities or root by the file (file capabilities or setuid:
+    /// the kernel sets AT_SECURE), or a root caller under SECBIT_NOROOT, who has no
+    /// capabilities for being root, given them by the file's (see [`noroot_gained_caps`]).
     pub policy_mode: bool,
 }
 
@@ -28,10 +30,31 @@ impl Caller {
     pub fn current() -> Self {
         // SAFETY: getauxval only reads the process's auxiliary vector.
         let secure = unsafe { libc::getauxval(libc::AT_SECURE) } != 0;
+        let root = nix::unistd::getuid().is_root();
         Caller {
-            policy_mode: secure && !nix::unistd::getuid().is_root(),
+            policy_mode: (secure && !root) || (root && noroot_gained_caps()),
         }
     }
+}
+
+/// Whether this process, run by root under SECBIT_NOROOT, holds capabilities its caller did
+/// not have. The kernel sets no AT_SECURE for a real uid of 0, yet a root that has given up
+/// root's capabilities (`SecureBits=noroot` in a unit, `setpriv --securebits +noroot`) gets
+/// the permitted capabilities of a file it executes all the same: the capable build's, were
+/// they on this binary. Under SECBIT_NOROOT an exec grants root nothing for being root; the
+/// permitted set then comes from the file's capabilities, or from the caller's ambient set,
+/// which exec clears for a file with capabilities. So: permitted, and no ambient, under
+/// SECBIT_NOROOT. One prctl(2) for every root run; the rest only under SECBIT_NOROOT.
+fn noroot_gained_caps() -> bool {
+    // SAFETY: PR_GET_SECUREBITS takes no pointer and only returns the calling thread's bits.
+    let bits = unsafe { libc::prctl(libc::PR_GET_SECUREBITS) };
+    // An error (no kernel returns one for this option) reads as no securebits: root as before.
+    if bits < 0 || bits & libc::SECBIT_NOROOT == 0 {
+        return false;
+    }
+    let permitted = caps::read(None, CapSet::Permitted).map_or(true, |set| !set.is_empty());
+    let ambient = caps::read(None, CapSet::Ambient).is_ok_and(|set| !set.is_empty());
+    permitted && !ambient
 }
 
 /// Set once [`lower`] has run: [`with`] then raises what a step needs.
