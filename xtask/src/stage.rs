@@ -38,10 +38,10 @@ impl Profile {
 /// The price is ASLR for the launcher's own image, paid on purpose: it serves only callers
 /// whose real uid is 0 and hands everything else (policy mode, `--user`, every non-root run of
 /// the capable build) to the full build, which stays PIE, before it opens anything; what it
-/// reads on the way is root's argv and environment and the kernel's answers. The one case
-/// where it would hold more than its caller: file capabilities put on bin/vrfexec by mistake
-/// (the README says to put them on the full build) and a root caller running with
-/// SECBIT_NOROOT and no capabilities; the full build has the same blind spot.
+/// reads on the way is root's argv and environment and the kernel's answers. File
+/// capabilities put on bin/vrfexec by mistake (the README says to put them on the full build)
+/// are refused for every caller they would raise, a root under SECBIT_NOROOT included
+/// (`sys::privilege::Caller`).
 pub const LAUNCHER_RUSTFLAGS: &str = "-C target-feature=+crt-static -C relocation-model=static";
 
 /// The two binaries of one profile.
